@@ -1,0 +1,223 @@
+"""The `orchestrate` command line: each command parses options, calls the core and renders.
+
+Exit codes: 0 success; 1 error or invalid spec; 2 usage error (or, with `plan
+--detailed-exitcode`, changes pending); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from orchestrator import __version__
+from orchestrator.errors import OrchestrateError, SpecError
+
+OUTPUT = click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text",
+                      show_default=True, help="text for people, json for programs (on stdout).")
+
+
+class _Group(click.Group):
+    """Turns user-facing errors into one clear message; ORCHESTRATE_DEBUG=1 shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SpecError as exc:
+            if os.environ.get("ORCHESTRATE_DEBUG"):
+                raise
+            from orchestrator.views import color_enabled, diagnostics_text
+
+            click.echo(diagnostics_text(exc.diagnostics, color=color_enabled(sys.stderr)), err=True)
+            ctx.exit(exc.exit_code)
+        except OrchestrateError as exc:
+            if os.environ.get("ORCHESTRATE_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if os.environ.get("ORCHESTRATE_DEBUG"):
+                raise
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="orchestrate")
+def cli() -> None:
+    """Turn one YAML run spec into a fine-tuned, deployed LLM on Azure ML (or on this machine).
+
+    \b
+    orchestrate init --template local specs/my-run.yaml   # a commented starter spec
+    orchestrate validate specs/my-run.yaml                # schema + semantic checks, file:line:col
+    orchestrate plan specs/my-run.yaml                    # ordered stages and what would happen
+    orchestrate render specs/my-run.yaml --out build/     # Azure ML CLI v2 YAML of the entities
+
+    Set ORCHESTRATE_DEBUG=1 to see full tracebacks.
+    """
+
+
+def _expand(paths: tuple[str, ...]) -> list[Path]:
+    """Spec files named directly, plus every *.yaml / *.yml inside a named directory."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@OUTPUT
+@click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True,
+              help="github: print ::error annotations that GitHub Actions shows on the pull request.")
+def validate(specs: tuple[str, ...], output: str, fmt: str) -> None:
+    """Check specs against the schema and the cross-field rules, offline.
+
+    Every problem is reported, located as FILE:LINE:COL with its JSON path and a fix. A directory
+    checks every .yaml inside it. Exit 0 when all are valid, 1 otherwise.
+
+    \b
+    orchestrate validate specs/phi3-ultrachat.yaml
+    orchestrate validate specs/ --format github
+    orchestrate validate specs/run.yaml -o json
+    """
+    from orchestrator.spec.validate import check_file
+    from orchestrator.views import color_enabled, diagnostics_json, diagnostics_text
+
+    results = [check_file(path, build=False) for path in _expand(specs)]
+    if not results:
+        raise OrchestrateError(f"no .yaml files in {', '.join(specs)}")
+    if output == "json":
+        click.echo(diagnostics_json(results))
+    elif fmt == "github":
+        for result in results:
+            for diag in result.diagnostics:
+                click.echo(diag.format_github())
+    else:
+        color = color_enabled(sys.stderr)
+        for result in results:
+            if result.diagnostics:
+                click.echo(diagnostics_text(result.diagnostics, color=color), err=True)
+            if result.ok:
+                click.echo(f"{result.path}: valid")
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@OUTPUT
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also save the plan as JSON to this file.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
+def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool) -> None:
+    """Show the ordered stages, their resource names and fingerprints, and what apply would do.
+
+    Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
+    that decide a stage, so a spec change shows exactly which stages rerun.
+
+    \b
+    orchestrate plan specs/phi3-ultrachat.yaml
+    orchestrate plan specs/phi3-ultrachat.yaml -o json --out plan.json
+    """
+    from orchestrator.plan import make_plan
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.views import color_enabled, plan_json, plan_text
+
+    the_plan = make_plan(load_runspec(spec))
+    if out_file:
+        Path(out_file).write_text(plan_json(the_plan) + "\n", encoding="utf-8")
+    if output == "json":
+        click.echo(plan_json(the_plan))
+    else:
+        click.echo(plan_text(the_plan, color=color_enabled()))
+    if detailed_exitcode and the_plan.has_changes:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for pipeline-job.yaml, model.yaml, endpoint.yaml, deployment.yaml.")
+def render(spec: str, out_dir: str) -> None:
+    """Write the resolved Azure ML entities as CLI v2 YAML files.
+
+    Built with the real azure-ai-ml entity classes (needs the azureml extra), so each file is
+    accepted by `az ml job|model|online-endpoint|online-deployment create -f FILE`.
+
+    \b
+    orchestrate render specs/phi3-ultrachat.yaml --out build/phi3
+    """
+    from orchestrator.render import render as render_entities
+    from orchestrator.spec.validate import load_runspec
+
+    the_spec = load_runspec(spec)
+    try:
+        written = render_entities(the_spec, Path(out_dir))
+    except ImportError as exc:
+        raise OrchestrateError(f"render needs azure-ai-ml ({exc.name} is missing): "
+                               "pip install 'orchestrate[azureml]'") from None
+    for path in written:
+        click.echo(str(path))
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the spec reference as Markdown instead of JSON Schema.")
+def schema(markdown: bool) -> None:
+    """Print the JSON Schema of the run spec (Draft 2020-12).
+
+    Point your editor at it for completion, e.g. with the yaml-language-server modeline
+    `# yaml-language-server: $schema=<path>` on the first line of a spec.
+
+    \b
+    orchestrate schema > runspec.schema.json
+    orchestrate schema --markdown
+    """
+    from orchestrator.spec.validate import schema as load_schema
+
+    if markdown:
+        from orchestrator.docs import reference_markdown
+
+        click.echo(reference_markdown(load_schema()), nl=False)
+    else:
+        click.echo(json.dumps(load_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False), required=False)
+@click.option("--template", type=click.Choice(["azureml", "local"]), default="azureml", show_default=True,
+              help="azureml: Phi-3 on Azure ML; local: a small model on this machine.")
+@click.option("--name", help="Run name (default: the file name).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str | None, template: str, name: str | None, force: bool) -> None:
+    """Write a commented starter spec that validates as written.
+
+    Without PATH the spec goes to stdout.
+
+    \b
+    orchestrate init specs/my-run.yaml
+    orchestrate init --template local specs/try-local.yaml
+    """
+    from orchestrator.init import starter_spec
+
+    text = starter_spec(template, name=name, path=path)
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    target = Path(path)
+    if target.exists() and not force:
+        raise OrchestrateError(f"{path} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}; next: orchestrate validate {path}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="orchestrate")

@@ -1,0 +1,168 @@
+"""Plan: a pure function of a RunSpec and the observed state. No I/O, no cloud or ML imports.
+
+Each stage gets a fingerprint (a hash of its own inputs and of the fingerprints of the stages it
+depends on), a deterministic resource name and an action with a reason. A target's apply
+executes exactly this value; renderers (table, markdown, JSON) only print it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from orchestrator import __version__
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages import STAGES
+
+FORMAT_VERSION = 1
+
+CREATE, UPDATE, REPLACE, DELETE, SKIP = "create", "update", "replace", "delete", "skip"
+ACTIONS = (CREATE, UPDATE, REPLACE, DELETE, SKIP)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a target found for one stage: the fingerprint and inputs it recorded, if any."""
+
+    exists: bool
+    fingerprint: str = ""
+    inputs: Mapping[str, Any] | None = None
+    detail: str = ""  # e.g. "Failed", "Succeeded": shown by status
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    name: str
+    resource: str
+    action: str
+    reason: str
+    fingerprint: str
+    depends_on: tuple[str, ...]
+    inputs: dict = field(default_factory=dict)
+    changed: tuple[str, ...] = ()  # input keys (dotted) that differ from the observed ones
+
+
+@dataclass(frozen=True)
+class Plan:
+    run: str
+    target: str
+    spec_path: str
+    spec_digest: str
+    stages: tuple[PlannedStage, ...]
+    mode: str = "apply"  # apply | destroy
+    observed: bool = False  # False: no target was asked, so everything shows as to create
+    format_version: int = FORMAT_VERSION
+    orchestrate_version: str = __version__
+
+    @property
+    def has_changes(self) -> bool:
+        return any(s.action != SKIP for s in self.stages)
+
+    def counts(self) -> dict[str, int]:
+        return {action: sum(1 for s in self.stages if s.action == action) for action in ACTIONS}
+
+    def summary(self) -> str:
+        c = self.counts()
+        return (f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[REPLACE]} to replace, "
+                f"{c[DELETE]} to delete, {c[SKIP]} unchanged.")
+
+    def stage(self, name: str) -> PlannedStage:
+        return next(s for s in self.stages if s.name == name)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["summary"] = self.counts()
+        return data
+
+
+def canonical(value: Any) -> str:
+    """The one JSON text of a value that fingerprints hash: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
+def spec_digest(spec: RunSpec) -> str:
+    data = spec.to_dict()
+    data.pop("source_path", None)
+    return digest(data)
+
+
+def fingerprints(spec: RunSpec) -> dict[str, str]:
+    """Every applicable stage's fingerprint, dependencies first."""
+    out: dict[str, str] = {}
+    for stage in STAGES:
+        if not stage.applies(spec):
+            continue
+        deps = {name: out[name] for name in stage.depends_on if name in out}
+        out[stage.name] = digest({"stage": stage.name, "inputs": stage.inputs(spec), "depends_on": deps})
+    return out
+
+
+def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = None) -> Plan:
+    """The apply plan. `observed` None means no target was asked: every stage is to create."""
+    prints = fingerprints(spec)
+    planned: dict[str, PlannedStage] = {}
+    for stage in STAGES:
+        if not stage.applies(spec):
+            continue
+        seen = observed.get(stage.name) if observed is not None else None
+        inputs = stage.inputs(spec)
+        action, reason, changed = _decide(stage, inputs, prints[stage.name], seen, planned, observed is not None)
+        planned[stage.name] = PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
+                                           stage.depends_on, inputs, changed)
+    return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned.values()),
+                observed=observed is not None)
+
+
+def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None]) -> Plan:
+    """Delete what exists, last stage first; anything the target did not find is left alone."""
+    prints = fingerprints(spec)
+    planned = []
+    for stage in reversed(STAGES):
+        seen = observed.get(stage.name)
+        if stage.name not in prints:
+            continue
+        if seen is not None and seen.exists:
+            action, reason = DELETE, "created by this run"
+        else:
+            action, reason = SKIP, "nothing to delete"
+        planned.append(PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
+                                    stage.depends_on, stage.inputs(spec)))
+    return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned), mode="destroy",
+                observed=True)
+
+
+def _decide(stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage],
+            was_observed: bool) -> tuple[str, str, tuple[str, ...]]:
+    if not was_observed:
+        return CREATE, "not created yet", ()
+    if seen is None or not seen.exists:
+        return CREATE, "not created yet", ()
+    if seen.fingerprint == fingerprint:
+        return SKIP, "up to date", ()
+    changed = tuple(changed_keys(seen.inputs or {}, inputs)) if seen.inputs is not None else ()
+    if changed:
+        return stage.on_change, "changed: " + ", ".join(changed), changed
+    upstream = [name for name in stage.depends_on if name in planned and planned[name].action != SKIP]
+    if upstream:
+        return stage.on_change, "follows " + ", ".join(f"{n} ({planned[n].action})" for n in upstream), ()
+    return stage.on_change, "fingerprint differs from the recorded one", ()
+
+
+def changed_keys(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested mappings."""
+    keys = sorted(set(old) | set(new))
+    out: list[str] = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(changed_keys(a, b, name + "."))
+        elif canonical(a) != canonical(b):
+            out.append(name)
+    return out

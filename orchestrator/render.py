@@ -1,0 +1,48 @@
+"""`orchestrate render`: the resolved Azure ML entities as CLI v2 YAML files (`az ml ... create -f`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import yaml
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.plan import fingerprints
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages.base import short
+from orchestrator.targets.azureml import entities, pipeline
+
+SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest"
+
+
+def render(spec: RunSpec, out_dir: Path) -> list[Path]:
+    """Write pipeline-job.yaml, model.yaml, endpoint.yaml and deployment.yaml; return their paths."""
+    if spec.target != "azureml":
+        raise OrchestrateError(f"render writes Azure ML CLI v2 files; {spec.source_path} has target {spec.target}")
+    # azure-ai-ml warns on stderr about its own experimental schema classes; not the user's concern.
+    logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
+    prints = fingerprints(spec)
+    model_uri = spec.model.version
+    which = "labels/latest" if model_uri == "latest" else f"versions/{model_uri}"
+    model_id = f"azureml://registries/{spec.model.registry}/models/{spec.model.name}/{which}"
+    data_paths = {role: entities.data_asset_ref(spec, role, prints["data"]) for role in spec.dataset.splits}
+    job = entities.pipeline_job(spec, prints, model_id=model_id, data_paths=data_paths,
+                                gpus=pipeline.gpus_per_node(spec))
+    model = entities.model(spec, prints, job=job.name)
+    endpoint = entities.endpoint(spec, prints)
+    deployment = entities.deployment(spec, prints,
+                                     model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, kind, entity in (("pipeline-job.yaml", "pipelineJob", job), ("model.yaml", "model", model),
+                               ("endpoint.yaml", "managedOnlineEndpoint", endpoint),
+                               ("deployment.yaml", "managedOnlineDeployment", deployment)):
+        # Not entity.dump(path): azure-ai-ml 1.35's ManagedOnlineEndpoint.dump ignores its
+        # destination and writes nothing. _to_dict() is what every dump() serialises.
+        data = {"$schema": f"{SCHEMA_BASE}/{kind}.schema.json", **json.loads(json.dumps(entity._to_dict()))}
+        path = out_dir / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,32 @@
+"""The stages of a run, in the order apply executes them. Adding a stage: one module + this list."""
+
+from __future__ import annotations
+
+from orchestrator.stages.base import Stage
+from orchestrator.stages.compute import ComputeStage
+from orchestrator.stages.data import DataStage
+from orchestrator.stages.deployment import DeploymentStage
+from orchestrator.stages.endpoint import EndpointStage
+from orchestrator.stages.finetune import FinetuneStage
+from orchestrator.stages.model import ModelStage
+from orchestrator.stages.register import RegisterStage
+from orchestrator.stages.smoke_test import SmokeTestStage
+from orchestrator.stages.teardown import TeardownStage
+from orchestrator.stages.traffic import TrafficStage
+
+STAGES: tuple[Stage, ...] = (
+    DataStage(),
+    ModelStage(),
+    ComputeStage(),
+    FinetuneStage(),
+    RegisterStage(),
+    EndpointStage(),  # apply starts it alongside the fine-tune: it does not depend on it
+    DeploymentStage(),
+    TrafficStage(),
+    SmokeTestStage(),
+    TeardownStage(),
+)
+
+BY_NAME = {stage.name: stage for stage in STAGES}
+
+__all__ = ["STAGES", "BY_NAME", "Stage"]

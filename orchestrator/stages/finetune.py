@@ -1,0 +1,25 @@
+"""finetune: the chat_completion_pipeline job (azureml) or a LoRA run on this machine (local)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages.base import Stage, short
+
+
+class FinetuneStage(Stage):
+    name = "finetune"
+    summary = "fine-tune the base model on the train split"
+    depends_on = ("data", "model")
+    on_change = "replace"
+
+    def inputs(self, spec: RunSpec) -> dict:
+        params = asdict(spec.finetune)
+        # Only what the job runs on matters here: scaling the cluster (min/max) must not rerun it.
+        if spec.compute is not None:
+            params["compute"] = {"name": spec.compute.name, "sku": spec.compute.sku}
+        return params
+
+    def resource(self, spec: RunSpec, fingerprint: str) -> str:
+        return f"{spec.name}-ft-{short(fingerprint)}"

@@ -1,0 +1,21 @@
+"""model: resolve the base model (registry name + version or label) to one pinned version."""
+
+from __future__ import annotations
+
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages.base import Stage
+
+
+class ModelStage(Stage):
+    name = "model"
+    summary = "resolve the base model and pin its version"
+
+    def inputs(self, spec: RunSpec) -> dict:
+        return {"registry": spec.model.registry, "name": spec.model.name, "version": spec.model.version}
+
+    def resource(self, spec: RunSpec, fingerprint: str) -> str:
+        m = spec.model
+        if spec.target == "local":
+            return m.name
+        which = "labels/latest" if m.version == "latest" else f"versions/{m.version}"
+        return f"azureml://registries/{m.registry}/models/{m.name}/{which}"

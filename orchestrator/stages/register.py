@@ -1,0 +1,19 @@
+"""register: the fine-tuned model as a registered MLflow model, versioned by its fingerprint."""
+
+from __future__ import annotations
+
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages.base import Stage, short
+
+
+class RegisterStage(Stage):
+    name = "register"
+    summary = "register the fine-tuned model (mlflow_model)"
+    depends_on = ("finetune",)
+    on_change = "replace"
+
+    def inputs(self, spec: RunSpec) -> dict:
+        return {"name": spec.register_name}
+
+    def resource(self, spec: RunSpec, fingerprint: str) -> str:
+        return f"{spec.register_name}:{short(fingerprint)}"

@@ -1,0 +1,22 @@
+"""teardown: delete the endpoint once the smoke test passed, when the spec asks for it."""
+
+from __future__ import annotations
+
+from orchestrator.spec.model import RunSpec
+from orchestrator.stages.base import Stage
+
+
+class TeardownStage(Stage):
+    name = "teardown"
+    summary = "delete the endpoint and its deployment (they bill by the hour)"
+    depends_on = ("smoke_test",)
+    on_change = "replace"
+
+    def applies(self, spec: RunSpec) -> bool:
+        return spec.teardown_after_smoke_test
+
+    def inputs(self, spec: RunSpec) -> dict:
+        return {"endpoint": spec.deployment.endpoint}
+
+    def resource(self, spec: RunSpec, fingerprint: str) -> str:
+        return spec.deployment.endpoint

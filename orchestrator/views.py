@@ -1,0 +1,81 @@
+"""Renderers: the same values (diagnostics, plans) as terminal text, JSON or GitHub annotations.
+
+Nothing is computed here; every function takes a finished value and returns text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Iterable
+
+import click
+
+from orchestrator.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from orchestrator.plan import Plan
+
+# Keyed by plan action names (orchestrator.plan.ACTIONS); plain strings so that `validate`,
+# which renders diagnostics only, does not import the planner.
+_SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "skip": "="}
+_COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "skip": None}
+
+
+def color_enabled(stream=None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream or sys.stdout
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def paint(text: str, color: str | None, *, enabled: bool, bold: bool = False) -> str:
+    if not enabled or (color is None and not bold):
+        return text
+    return click.style(text, fg=color, bold=bold)
+
+
+def diagnostics_text(diags: Iterable[Diagnostic], *, color: bool = False) -> str:
+    lines = []
+    for d in diags:
+        line = d.format()
+        if color:
+            word = f"{d.severity}:"
+            line = line.replace(word, paint(word, "red" if d.severity == "error" else "yellow", enabled=True, bold=True), 1)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def diagnostics_json(results: list) -> str:
+    """`validate --output json`: one object per spec, the same diagnostics as the text form."""
+    return json.dumps({"specs": [{"path": r.path, "valid": r.ok, "diagnostics": [d.to_dict() for d in r.diagnostics]}
+                                 for r in results]}, indent=2)
+
+
+def plan_text(plan: Plan, *, color: bool = False) -> str:
+    title = "Destroy plan" if plan.mode == "destroy" else "Plan"
+    header = f"{title} for {plan.run} (target {plan.target}, {plan.spec_path})"
+    rows = [("", "stage", "action", "resource", "fingerprint", "reason")]
+    for s in plan.stages:
+        rows.append((_SYMBOLS[s.action], s.name, s.action, s.resource, s.fingerprint[:12], s.reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [paint(header, None, enabled=color, bold=True), ""]
+    for i, row in enumerate(rows):
+        cells = [row[j].ljust(widths[j]) for j in range(5)] + [row[5]]
+        text = "  " + "  ".join(cells).rstrip()
+        if i == 0:
+            text = paint(text, None, enabled=color, bold=True)
+        else:
+            text = paint(text, _COLORS[plan.stages[i - 1].action], enabled=color)
+        lines.append(text)
+    lines.append("")
+    if not plan.observed:
+        lines.append("No target state was read: every stage shows as to create.")
+    lines.append(paint(f"{title}: {plan.summary()}", None, enabled=color, bold=True))
+    return "\n".join(lines)
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2, sort_keys=False)

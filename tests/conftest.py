@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+# Offline and quiet, the way CI runs: no Hub, no telemetry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
+
+
+@pytest.fixture
+def phi3_text() -> str:
+    return (SPECS / "phi3-ultrachat.yaml").read_text()
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """Write spec text to a file in tmp_path and return its path."""
+
+    def write(text: str, name: str = "run.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def local_spec_dir(tmp_path) -> Path:
+    """A copy of the local quickstart spec with its data, in a scratch folder."""
+    shutil.copytree(SPECS / "data", tmp_path / "data")
+    shutil.copy(SPECS / "quickstart-local.yaml", tmp_path / "quickstart-local.yaml")
+    return tmp_path

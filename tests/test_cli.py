@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from tests.conftest import ROOT, SPECS
+
+PHI3 = str(SPECS / "phi3-ultrachat.yaml")
+
+
+def run(*args, **kw):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kw)
+
+
+def test_validate_valid_spec_exit_0():
+    result = run("validate", PHI3)
+    assert result.exit_code == 0, result.output
+    assert "phi3-ultrachat.yaml: valid" in result.output
+
+
+def test_validate_invalid_spec_exit_1_with_located_errors(write_spec, phi3_text):
+    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: zero").replace("lr_scheduler: cosine", "lr_schedule: cosine"))
+    result = run("validate", str(bad))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if ": error: " in line]
+    assert len(lines) == 2
+    assert all(line.startswith(f"{bad}:") for line in lines)
+    assert "did you mean 'lr_scheduler'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_json_and_github_formats(write_spec, phi3_text):
+    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: 0"))
+    data = json.loads(run("validate", "-o", "json", str(bad), PHI3).output)
+    assert [s["valid"] for s in data["specs"]] == [False, True]
+    assert data["specs"][0]["diagnostics"][0]["json_path"] == "$.finetune.epochs"
+    gh = run("validate", "--format", "github", str(bad))
+    assert gh.exit_code == 1
+    assert gh.output.startswith(f"::error file={bad},line=") and "finetune.epochs" in gh.output
+
+
+def test_validate_a_directory_checks_every_spec(tmp_path, phi3_text):
+    (tmp_path / "a.yaml").write_text(phi3_text)
+    (tmp_path / "b.yml").write_text("version: 1\n")
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1 and "a.yaml: valid" in result.output and "b.yml:1:1: error" in result.output
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\x00\x00", b"a: [\n", b"x" * (2 * 1024 * 1024)])
+def test_validate_never_tracebacks_on_garbage(tmp_path, content):
+    path = tmp_path / "g.yaml"
+    path.write_bytes(content)
+    result = run("validate", str(path))
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_validate_missing_file():
+    result = run("validate", "does/not/exist.yaml")
+    assert result.exit_code == 1 and "file not found" in result.output
+
+
+def test_plan_text_json_out_and_detailed_exitcode(tmp_path):
+    result = run("plan", PHI3)
+    assert result.exit_code == 0, result.output
+    assert "Plan: 9 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged." in result.output
+    out = tmp_path / "plan.json"
+    result = run("plan", PHI3, "-o", "json", "--out", str(out), "--detailed-exitcode")
+    assert result.exit_code == 2
+    assert json.loads(result.output) == json.loads(out.read_text())
+
+
+def test_plan_of_invalid_spec_exits_1(write_spec, phi3_text):
+    result = run("plan", str(write_spec(phi3_text.replace("version: 1", "version: 9"))))
+    assert result.exit_code == 1 and "version must be 1" in result.output
+
+
+def test_missing_env_var_is_reported(write_spec, phi3_text, monkeypatch):
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
+    result = run("validate", str(write_spec(phi3_text)))
+    assert result.exit_code == 1 and "environment variable AZURE_SUBSCRIPTION_ID is not set" in result.output
+
+
+def test_schema_prints_the_schema_file():
+    result = run("schema")
+    assert json.loads(result.output) == json.loads((ROOT / "schemas" / "runspec.schema.json").read_text())
+
+
+@pytest.mark.parametrize("template", ["azureml", "local"])
+def test_init_writes_a_spec_that_validates(tmp_path, template, monkeypatch):
+    if template == "local":  # the local template points at ./data/quickstart-chat beside the spec
+        import shutil
+        shutil.copytree(SPECS / "data", tmp_path / "specs" / "data")
+    target = tmp_path / "specs" / "My_Run.yaml"
+    assert run("init", "--template", template, str(target)).exit_code == 0
+    text = target.read_text()
+    assert "name: my-run" in text and text.startswith("# yaml-language-server: $schema=")
+    assert run("validate", str(target)).exit_code == 0
+    again = run("init", str(target))
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_usage_error_is_exit_2():
+    assert run("plan").exit_code == 2
+
+
+def test_help_teaches_with_examples():
+    for command in ("validate", "plan", "render", "schema", "init"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "orchestrate " + command in result.output
+
+
+def _imported_modules(*args: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "orchestrator", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT)
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [("validate", "specs/phi3-ultrachat.yaml"), ("plan", "specs/phi3-ultrachat.yaml"),
+                                  ("schema",), ("init",)])
+def test_light_commands_never_import_heavy_libraries(args):
+    modules = _imported_modules(*args)
+    assert "jsonschema" in modules or args[0] in ("schema", "init")  # proves the probe sees imports
+    for heavy in ("azure.ai.ml", "torch", "transformers", "azure.identity"):
+        assert heavy not in modules, f"{' '.join(args)} imported {heavy}"
+
+
+def test_subprocess_validate_like_a_user():
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "validate", "specs/phi3-ultrachat.yaml"],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "specs/phi3-ultrachat.yaml: valid"
