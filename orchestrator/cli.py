@@ -163,6 +163,25 @@ def _show_plan(the_plan, output: str) -> None:
         click.echo(plan_text(the_plan, color=color_enabled()))
 
 
+def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str):
+    """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do."""
+    from orchestrator.apply import execute, get_target
+    from orchestrator.events import Events
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.state import RunLock
+
+    the_spec = load_runspec(spec)
+    target = get_target(the_spec)
+    with RunLock(target.root, the_spec.name):
+        the_plan = make(the_spec, target.observe())
+        _show_plan(the_plan, output)
+        if not the_plan.has_changes:
+            click.echo(nothing, err=True)
+            return None, {}
+        _confirm(question, yes)
+        return the_plan, execute(target, the_plan, Events("json" if output == "json" else "text"))
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @YES
@@ -178,22 +197,12 @@ def apply(spec: str, yes: bool, output: str) -> None:
     orchestrate apply specs/quickstart-local.yaml
     orchestrate apply specs/quickstart-local.yaml -y -o json
     """
-    from orchestrator.apply import execute, get_target
-    from orchestrator.events import Events
     from orchestrator.plan import make_plan
-    from orchestrator.spec.validate import load_runspec
-    from orchestrator.state import RunLock
 
-    the_spec = load_runspec(spec)
-    target = get_target(the_spec)
-    with RunLock(target.root, the_spec.name):
-        the_plan = make_plan(the_spec, target.observe())
-        _show_plan(the_plan, output)
-        if not the_plan.has_changes:
-            click.echo("No changes: every stage is up to date.", err=True)
-            return
-        _confirm("Apply this plan?", yes)
-        records = execute(target, the_plan, Events("json" if output == "json" else "text"))
+    the_plan, records = _plan_and_execute(spec, make_plan, output, yes, "Apply this plan?",
+                                          "No changes: every stage is up to date.")
+    if the_plan is None:
+        return
     smoke = records.get("smoke_test")
     if smoke and output != "json":
         click.echo(f"smoke test: HTTP {smoke['status']} in {smoke['latency_ms']:.0f} ms")
@@ -212,22 +221,12 @@ def destroy(spec: str, yes: bool, output: str) -> None:
     \b
     orchestrate destroy specs/quickstart-local.yaml -y
     """
-    from orchestrator.apply import execute, get_target
-    from orchestrator.events import Events
     from orchestrator.plan import make_destroy_plan
-    from orchestrator.spec.validate import load_runspec
-    from orchestrator.state import RunLock
 
-    the_spec = load_runspec(spec)
-    target = get_target(the_spec)
-    with RunLock(target.root, the_spec.name):
-        the_plan = make_destroy_plan(the_spec, target.observe())
-        _show_plan(the_plan, output)
-        if not the_plan.has_changes:
-            click.echo("Nothing to destroy.", err=True)
-            return
-        _confirm("Destroy these resources?", yes)
-        execute(target, the_plan, Events("json" if output == "json" else "text"))
+    the_plan, _ = _plan_and_execute(spec, make_destroy_plan, output, yes, "Destroy these resources?",
+                                    "Nothing to destroy.")
+    if the_plan is None:
+        return
     click.echo(f"Destroy complete: {the_plan.summary()}", err=True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from orchestrator.spec.validate import deref as _deref
+
 
 def reference_markdown(schema: dict) -> str:
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
@@ -20,16 +22,6 @@ def _walk(node: dict, root: dict, prefix: str, lines: list[str]) -> None:
             _walk(resolved, root, path + ".", lines)
         if resolved.get("additionalProperties") not in (False, None, True):
             _walk(_deref(resolved["additionalProperties"], root), root, path + ".<name>.", lines)
-
-
-def _deref(node: dict, root: dict) -> dict:
-    if "$ref" not in node:
-        return node
-    target = root
-    for part in node["$ref"].lstrip("#/").split("/"):
-        target = target[part]
-    return {**target, **{k: v for k, v in node.items() if k != "$ref"}, "properties": target.get("properties", {})} \
-        if "properties" in target else {**target, **{k: v for k, v in node.items() if k != "$ref"}}
 
 
 def _type(node: dict) -> str:

@@ -47,7 +47,7 @@ def _inline_refs(node: Any, root: dict) -> Any:
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        return _inline_refs(_deref(node, root), root)
+        return _inline_refs(deref(node, root), root)
     return {key: (value if key == "$defs" else _inline_refs(value, root)) for key, value in node.items()}
 
 
@@ -127,12 +127,12 @@ def _copy(value: Any) -> Any:
 
 
 def _fill(value: Any, node: dict, root: dict) -> Any:
-    node = _deref(node, root)
+    node = deref(node, root)
     if not isinstance(value, dict):
         return value
     props = node.get("properties", {})
     for key, sub in props.items():
-        sub_resolved = _deref(sub, root)
+        sub_resolved = deref(sub, root)
         if key not in value and "default" in sub_resolved:
             value[key] = _copy(sub_resolved["default"])
         if key in value:
@@ -140,7 +140,8 @@ def _fill(value: Any, node: dict, root: dict) -> Any:
     return value
 
 
-def _deref(node: dict, root: dict) -> dict:
+def deref(node: dict, root: dict) -> dict:
+    """A schema node with its local $ref resolved and merged with the node's own keywords."""
     if "$ref" not in node:
         return node
     target = root
@@ -160,12 +161,12 @@ def schema_at(path: Iterable) -> dict:
     root = schema()
     node = root
     for part in path:
-        node = _deref(node, root)
+        node = deref(node, root)
         if isinstance(part, int):
             node = node.get("items", {})
         else:
             node = node.get("properties", {}).get(part, {})
-    return _deref(node, root)
+    return deref(node, root)
 
 
 # --- schema errors -> diagnostics ---------------------------------------------------------------

@@ -105,7 +105,7 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         step, history = saved["step"], saved["history"]
-        progress({"event": "resumed", "step": step, "total": total_steps})
+        progress({"phase": "resumed", "step": step, "total": total_steps})
     model.train()
     started, tokens_seen = time.perf_counter(), 0
     for epoch in range(ft.epochs):
@@ -131,7 +131,7 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
             elapsed = time.perf_counter() - started
             entry = {"step": step, "loss": loss_sum / max(count, 1), "tokens_per_s": tokens_seen / max(elapsed, 1e-9)}
             history.append(entry)
-            progress({"event": "step", "total": total_steps, **entry})
+            progress({"phase": "step", "total": total_steps, **entry})
             if step % CHECKPOINT_EVERY == 0 and step < total_steps:
                 weights = get_peft_model_state_dict(model) if ft.lora.enabled else model.state_dict()
                 torch.save({"weights": weights, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
