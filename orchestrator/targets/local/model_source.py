@@ -84,7 +84,12 @@ def _convert(gguf: Path, target: Path) -> None:
 
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    fresh = AutoModelForCausalLM.from_config(loaded.config)
+    config = loaded.config
+    # The dequantised weights are plain fp32: drop the GGUF quantisation marker, or the saved
+    # folder claims to be quantised and every later save_pretrained (the fine-tune's) refuses.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config)
     fresh.load_state_dict(loaded.state_dict(), strict=False)
     fresh.tie_weights()
     part = target.with_name(target.name + ".part")

@@ -83,7 +83,7 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)  # CPU trains in fp32
     if ft.lora.enabled:
         model = get_peft_model(model, LoraConfig(r=ft.lora.r, lora_alpha=ft.lora.alpha, lora_dropout=ft.lora.dropout,
-                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
+                                                 target_modules=_lora_targets(model), task_type="CAUSAL_LM"))
     records = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     examples = [assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
     examples = [e for e in examples if any(t != IGNORE for t in e[1])]
@@ -147,6 +147,14 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
     return {"steps": step, "examples": len(examples), "loss_first": first, "loss_last": last,
             "tokens_per_s": history[-1]["tokens_per_s"] if history else 0.0, "model_dir": str(out_dir / "merged"),
             "loss_curve": str(out_dir / "loss.png")}
+
+
+def _lora_targets(model) -> list[str] | str:
+    """The attention projections where the model has them (half the backward cost of all-linear
+    on CPU), else every linear layer."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    attention = [n for n in ("q_proj", "k_proj", "v_proj", "o_proj") if n in names]
+    return attention or "all-linear"
 
 
 def _mean_loss(entries: list[dict]) -> float:
