@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,3 @@ def write_spec(tmp_path):
         return path
 
     return write
-
-
-@pytest.fixture
-def local_spec_dir(tmp_path) -> Path:
-    """A copy of the local quickstart spec with its data, in a scratch folder."""
-    shutil.copytree(SPECS / "data", tmp_path / "data")
-    shutil.copy(SPECS / "quickstart-local.yaml", tmp_path / "quickstart-local.yaml")
-    return tmp_path

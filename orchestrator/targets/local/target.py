@@ -44,16 +44,14 @@ class LocalTarget:
     # --- observe ---------------------------------------------------------------------------------
     def observe(self) -> dict[str, Observed]:
         """What exists, from the state file, checked against the world where it can drift."""
+        stages = self.state.stages()
+        # The endpoint and its traffic route live in the scoring server: they exist while it runs.
+        server_up = _server_alive(stages.get("deployment", {}).get("pid"))
         out = {}
-        for name, entry in self.state.stages().items():
-            exists = True
-            if name in ("endpoint", "deployment", "traffic"):
-                exists = _server_alive(entry.get("pid") or self._deployment_pid())
+        for name, entry in stages.items():
+            exists = server_up if name in ("endpoint", "deployment", "traffic") else True
             out[name] = Observed(exists, entry.get("fingerprint", ""), entry.get("inputs"), entry.get("detail", ""))
         return out
-
-    def _deployment_pid(self) -> int | None:
-        return self.state.stages().get("deployment", {}).get("pid")
 
     # --- apply -----------------------------------------------------------------------------------
     def apply_stage(self, planned: PlannedStage, events: Events) -> dict:
@@ -163,8 +161,7 @@ def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events) -> di
 
 def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     t._write_traffic(t.spec.deployment.traffic)
-    return {"detail": f"{t.spec.deployment.name}={t.spec.deployment.traffic}%",
-            "pid": t.state.stages().get("deployment", {}).get("pid")}
+    return {"detail": f"{t.spec.deployment.name}={t.spec.deployment.traffic}%"}
 
 
 def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
