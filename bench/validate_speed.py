@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "phi3-ultrachat.yaml"
 
 
-def wall(cmd: list[str], runs: int) -> list[float]:
+def wall(cmd: list[str], runs: int, cwd: Path = ROOT) -> list[float]:
     env = {**os.environ, "AZURE_SUBSCRIPTION_ID": os.environ.get("AZURE_SUBSCRIPTION_ID", "bench")}
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=ROOT)
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=cwd)
         times.append(time.perf_counter() - start)
     return times
 

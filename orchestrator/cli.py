@@ -296,6 +296,62 @@ def invoke(spec: str, message: str, max_new_tokens: int | None) -> None:
 
 
 @cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="OLD NEW | REV[..REV] [PATH...]")
+@OUTPUT
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="markdown: a pull-request comment.")
+def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
+    """Show what a spec change means: changed fields (defaults filled, so formatting-only edits
+    show nothing) and the stages each change reruns.
+
+    Two spec files, or git revisions: REV..REV compares two commits, a single REV compares it
+    with the working tree. Paths default to specs/. Added, removed and renamed specs are shown.
+
+    \b
+    orchestrate diff old.yaml specs/run.yaml
+    orchestrate diff main..HEAD specs/
+    orchestrate diff HEAD~1 specs/run.yaml --format markdown
+    """
+    from orchestrator.diff import diff_specs
+    from orchestrator.views import color_enabled, diff_json, diff_markdown, diff_text
+
+    diffs = [d for d in (diff_specs(*pair) for pair in _diff_inputs(args)) if d.status != "unchanged"]
+    if output == "json":
+        click.echo(diff_json(diffs))
+    elif fmt == "markdown":
+        click.echo(diff_markdown(diffs), nl=False)
+    else:
+        click.echo(diff_text(diffs, color=color_enabled()))
+    if any(d.status == "invalid" for d in diffs):
+        sys.exit(1)
+
+
+def _diff_inputs(args: tuple[str, ...]) -> list[tuple]:
+    """(old bytes, old name, new bytes, new name) per spec to compare."""
+    from orchestrator import gitread
+
+    first, rest = args[0], list(args[1:])
+    if len(args) == 2 and ".." not in first and Path(first).is_file() and Path(args[1]).is_file():
+        return [(Path(first).read_bytes(), first, Path(args[1]).read_bytes(), args[1])]
+    cwd = Path.cwd()
+    old_rev, _, new_rev = first.partition("..")
+    new_rev = new_rev or None
+    if not old_rev and new_rev is None:
+        raise OrchestrateError("name two spec files, or a git revision such as HEAD~1 or main..HEAD")
+    for rev in filter(None, (old_rev, new_rev)):
+        if not gitread.is_revision(rev, cwd):
+            raise OrchestrateError(f"{rev!r} is neither an existing file nor a git revision")
+    root = gitread.repo_root(cwd)
+    paths = rest or (["specs"] if (cwd / "specs").is_dir() else ["."])
+    out = []
+    for old_path, new_path in gitread.changed_specs(old_rev, new_rev, paths, cwd):
+        old = gitread.read(old_rev, old_path, root) if old_path else None
+        new = gitread.read(new_rev, new_path, root) if new_path else None
+        out.append((old, old_path, new, new_path))
+    return out
+
+
+@cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for pipeline-job.yaml, model.yaml, endpoint.yaml, deployment.yaml.")

@@ -79,3 +79,55 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
 
 def plan_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, sort_keys=False)
+
+
+def show_value(value) -> str:
+    """A spec value as a reviewer reads it: 5e-6 not 5e-06, true not True, lists as JSON."""
+    import re
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return re.sub(r"e([-+])0*(\d)", r"e\1\2", format(value, "g")).replace("e+", "e")
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
+
+
+def diff_text(diffs: list, *, color: bool = False) -> str:
+    if not diffs:
+        return "No spec changed."
+    lines = []
+    for d in diffs:
+        renamed = f" (from {d.old_name})" if d.status == "renamed" else ""
+        lines.append(paint(f"{d.name}: {d.status}{renamed}", None, enabled=color, bold=True))
+        for diag in d.diagnostics:
+            lines.append("  " + diag.format())
+        if d.status in ("added", "removed"):
+            lines.append(f"  {'creates' if d.status == 'added' else 'leaves (until destroy)'}: {', '.join(d.reruns)}")
+        for c in d.changes:
+            reruns = f"reruns {', '.join(c.reruns)}" if c.reruns else "reruns nothing"
+            row = f"  ~ {c.path} {show_value(c.old)} -> {show_value(c.new)}: {reruns}"
+            lines.append(paint(row, "yellow", enabled=color))
+        if d.changes:
+            lines.append(f"  stages to rerun: {', '.join(d.reruns) if d.reruns else 'none'}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def diff_markdown(diffs: list) -> str:
+    import jinja2
+
+    from orchestrator.resources import TEMPLATES_DIR
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
+                             trim_blocks=False, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
+    env.filters["show"] = show_value
+    env.filters["code"] = lambda text: f"`{text}`"
+    return env.get_template("diff.md.j2").render(diffs=diffs)
+
+
+def diff_json(diffs: list) -> str:
+    return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)

@@ -40,14 +40,14 @@ class SchemaError:
     message: str
 
 
-def _equal(a: Any, b: Any) -> bool:
+def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: true is not 1, 1.0 is 1."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
     return a == b
 
 
@@ -110,12 +110,12 @@ def _type(c: Checker, instance, value, schema, path):
 
 
 def _enum(c, instance, value, schema, path):
-    if not any(_equal(instance, v) for v in value):
+    if not any(json_equal(instance, v) for v in value):
         yield _err("enum", value, instance, path, schema, f"{instance!r} is not one of {value!r}")
 
 
 def _const(c, instance, value, schema, path):
-    if not _equal(instance, value):
+    if not json_equal(instance, value):
         yield _err("const", value, instance, path, schema, f"{value!r} was expected")
 
 

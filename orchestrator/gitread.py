@@ -1,0 +1,63 @@
+"""Spec files at git revisions: which changed between two revisions (or a revision and the working
+tree), including added, removed and renamed ones, and their contents. Reads with the git CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from orchestrator.errors import OrchestrateError
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def _git(*args: str, cwd: Path) -> bytes:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True)
+    except FileNotFoundError:
+        raise OrchestrateError("git is not installed; compare two files with `orchestrate diff OLD NEW`") from None
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise OrchestrateError(f"git {' '.join(args[:2])} failed: {message[-1] if message else proc.returncode}")
+    return proc.stdout
+
+
+def repo_root(cwd: Path) -> Path:
+    return Path(_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip())
+
+
+def is_revision(text: str, cwd: Path) -> bool:
+    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}"], cwd=cwd,
+                          capture_output=True)
+    return proc.returncode == 0
+
+
+def changed_specs(old_rev: str, new_rev: str | None, paths: list[str], cwd: Path) -> list[tuple[str | None, str | None]]:
+    """(old path, new path) of every spec file that differs; None marks an added or removed side.
+
+    new_rev None means the working tree, untracked spec files included. Paths are repo-relative.
+    """
+    revs = [old_rev] + ([new_rev] if new_rev else [])
+    out = _git("diff", "--name-status", "-M", "--no-color", *revs, "--", *paths, cwd=cwd).decode()
+    pairs: list[tuple[str | None, str | None]] = []
+    for line in out.splitlines():
+        status, *names = line.split("\t")
+        if status.startswith("R"):
+            pairs.append((names[0], names[1]))
+        elif status == "A":
+            pairs.append((None, names[0]))
+        elif status == "D":
+            pairs.append((names[0], None))
+        else:
+            pairs.append((names[0], names[0]))
+    if new_rev is None:
+        untracked = _git("ls-files", "--others", "--exclude-standard", "--full-name", "--", *paths, cwd=cwd).decode()
+        pairs.extend((None, name) for name in untracked.splitlines())
+    return [(a, b) for a, b in pairs if (b or a).endswith(SPEC_SUFFIXES)]
+
+
+def read(rev: str | None, path: str, root: Path) -> bytes:
+    """A repo-relative file at a revision, or in the working tree when rev is None."""
+    if rev is None:
+        return (root / path).read_bytes()
+    return _git("show", f"{rev}:{path}", cwd=root)

@@ -1,0 +1,131 @@
+"""`orchestrate diff` on a real git repository with several commits, and on two files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from orchestrator.diff import diff_specs
+from tests.conftest import SPECS
+
+PHI3 = (SPECS / "phi3-ultrachat.yaml").read_text()
+
+
+def git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def commit(repo, message):
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", message)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "phi3.yaml").write_text(PHI3)
+    commit(tmp_path, "first")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["diff", *args], catch_exceptions=False)
+
+
+def edit(repo, old, new, name="phi3.yaml"):
+    path = repo / "specs" / name
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_field_change_lists_the_stages_it_reruns(repo):
+    edit(repo, "learning_rate: 5.0e-6", "learning_rate: 1.0e-5")
+    commit(repo, "lr")
+    result = run("HEAD~1..HEAD", "specs/")
+    assert result.exit_code == 0, result.output
+    assert "finetune.learning_rate 5e-6 -> 1e-5: reruns finetune, register, deployment, smoke_test" in result.output
+
+
+def test_working_tree_against_a_revision_and_per_field_reruns(repo):
+    edit(repo, "instance_count: 1", "instance_count: 3")
+    edit(repo, "traffic: 100", "traffic: 50")
+    data = json.loads(run("HEAD", "-o", "json").output)
+    [spec] = data["specs"]
+    changes = {c["path"]: c for c in spec["changes"]}
+    assert changes["deployment.instance_count"]["reruns"] == ["deployment", "smoke_test"]
+    assert changes["deployment.traffic"]["reruns"] == ["traffic", "smoke_test"]
+    assert spec["reruns"] == ["deployment", "traffic", "smoke_test"]
+
+
+def test_formatting_only_changes_show_no_diff(repo):
+    text = (repo / "specs" / "phi3.yaml").read_text()
+    text = text.replace("# The reference workflow", "# Reworded comment about the workflow")
+    text = text.replace("  name: gpu-a100\n  sku: Standard_NC24ads_A100_v4", "  sku: 'Standard_NC24ads_A100_v4'\n  name: \"gpu-a100\"")
+    text = text.replace("percent: 5}", "percent: 5.0}").replace("epochs: 1\n", "epochs: 1   # one pass\n")
+    (repo / "specs" / "phi3.yaml").write_text(text)
+    commit(repo, "format")
+    result = run("HEAD~1..HEAD")
+    assert result.exit_code == 0 and result.output.strip() == "No spec changed."
+
+
+def test_writing_out_or_dropping_a_default_is_not_a_change(repo):
+    edit(repo, "compute:\n", "compute:\n  tier: dedicated   # the default, now explicit\n")
+    edit(repo, "  warmup_steps: 0\n", "")
+    assert run("HEAD").output.strip() == "No spec changed."
+
+
+def test_added_removed_and_renamed_specs(repo):
+    (repo / "specs" / "second.yaml").write_text(PHI3.replace("name: phi3-ultrachat\n", "name: second-run\n"))
+    commit(repo, "add")
+    git(repo, "mv", "specs/phi3.yaml", "specs/phi3-renamed.yaml")
+    commit(repo, "rename")
+    git(repo, "rm", "-q", "specs/second.yaml")
+    commit(repo, "remove")
+    added = json.loads(run("HEAD~3..HEAD~2", "-o", "json").output)["specs"]
+    assert [(s["status"], s["new_name"]) for s in added] == [("added", "specs/second.yaml")]
+    assert added[0]["reruns"][0] == "data"
+    renamed = json.loads(run("HEAD~2..HEAD~1", "-o", "json").output)["specs"]
+    assert [(s["status"], s["old_name"], s["new_name"], s["changes"]) for s in renamed] == \
+        [("renamed", "specs/phi3.yaml", "specs/phi3-renamed.yaml", [])]
+    removed = run("HEAD~1..HEAD")
+    assert "specs/second.yaml: removed" in removed.output
+
+
+def test_untracked_new_spec_shows_as_added(repo):
+    (repo / "specs" / "new.yaml").write_text(PHI3.replace("name: phi3-ultrachat\n", "name: new-run\n"))
+    assert "specs/new.yaml: added" in run("HEAD").output
+
+
+def test_invalid_new_version_exits_1_with_located_errors(repo):
+    edit(repo, "epochs: 1", "epochs: zero")
+    result = run("HEAD")
+    assert result.exit_code == 1 and "specs/phi3.yaml: invalid" in result.output
+    assert "finetune.epochs must be a whole number" in result.output
+
+
+def test_two_files_and_markdown(tmp_path):
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(PHI3)
+    new.write_text(PHI3.replace("precision: fp16", "precision: bf16"))
+    result = run(str(old), str(new), "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert "| `finetune.precision` | `fp16` | `bf16` | `finetune`, `register`, `deployment`, `smoke_test` |" in result.output
+    assert result.output.startswith("### orchestrate diff")
+
+
+def test_env_references_are_compared_as_written(monkeypatch):
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
+    d = diff_specs(PHI3.encode(), "a", PHI3.replace("rg-llm", "rg-other").encode(), "a")
+    assert [c.path for c in d.changes] == ["workspace.resource_group"]
+
+
+def test_bad_revision_is_one_clear_error(repo):
+    result = run("nope..HEAD")
+    assert result.exit_code == 1 and "'nope' is neither an existing file nor a git revision" in result.output
