@@ -25,6 +25,37 @@ def get_target(spec: RunSpec):
     return targets[spec.target](spec)
 
 
+def read_saved_plan(path: str) -> dict:
+    """A plan saved by `plan --out`, checked to be one."""
+    import json
+    from pathlib import Path
+
+    from orchestrator.plan import FORMAT_VERSION
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OrchestrateError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OrchestrateError(f"{path} is not a saved plan (not JSON); pass a spec .yaml or a `plan --out` file") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or "stages" not in data:
+        raise OrchestrateError(f"{path} is not a plan saved by this version of orchestrate (format_version {FORMAT_VERSION})")
+    if data.get("mode") != "apply":
+        raise OrchestrateError(f"{path} is a {data.get('mode')} plan; apply takes apply plans")
+    return data
+
+
+def check_saved_plan(saved: dict, fresh: Plan) -> None:
+    """Refuse a saved plan whose spec or observed state no longer matches (dstack/Terraform habit)."""
+    if saved["spec_digest"] != fresh.spec_digest:
+        raise OrchestrateError(f"{saved['spec_path']} changed since the plan was saved; run `orchestrate plan` again")
+    if not fresh.observed or saved.get("observed_digest") != fresh.observed_digest:
+        raise OrchestrateError("the target's state changed since the plan was saved; run `orchestrate plan` again")
+    planned = [(s["name"], s["action"], s["fingerprint"]) for s in saved["stages"]]
+    if planned != [(s.name, s.action, s.fingerprint) for s in fresh.stages]:
+        raise OrchestrateError("the saved plan's stages differ from what apply would do now; run `orchestrate plan` again")
+
+
 def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
     """Run every stage the plan does not skip, in order; return the records written."""
     done: dict[str, dict] = {}

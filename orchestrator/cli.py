@@ -131,7 +131,8 @@ def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool) 
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import color_enabled, plan_json, plan_text
 
-    the_plan = make_plan(load_runspec(spec))
+    the_spec = load_runspec(spec)
+    the_plan = make_plan(the_spec, _observe_if_possible(the_spec))
     if out_file:
         Path(out_file).write_text(plan_json(the_plan) + "\n", encoding="utf-8")
     if output == "json":
@@ -163,22 +164,40 @@ def _show_plan(the_plan, output: str) -> None:
         click.echo(plan_text(the_plan, color=color_enabled()))
 
 
+def _observe_if_possible(the_spec):
+    """The target's observed state when it can be read without side effects, else None."""
+    from orchestrator.apply import get_target
+
+    try:
+        return get_target(the_spec).observe()
+    except OrchestrateError:
+        return None  # a target apply cannot use yet: the plan shows everything as to create
+
+
 def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str):
-    """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do."""
-    from orchestrator.apply import execute, get_target
+    """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do.
+
+    SPEC may be a plan saved by `plan --out`: then it is applied without asking, but only if the
+    spec and the observed state are what they were when it was saved.
+    """
+    from orchestrator.apply import check_saved_plan, execute, get_target, read_saved_plan
     from orchestrator.events import Events
     from orchestrator.spec.validate import load_runspec
     from orchestrator.state import RunLock
 
-    the_spec = load_runspec(spec)
+    saved = read_saved_plan(spec) if spec.endswith(".json") else None
+    the_spec = load_runspec(saved["spec_path"] if saved else spec)
     target = get_target(the_spec)
     with RunLock(target.root, the_spec.name):
         the_plan = make(the_spec, target.observe())
+        if saved:
+            check_saved_plan(saved, the_plan)
         _show_plan(the_plan, output)
         if not the_plan.has_changes:
             click.echo(nothing, err=True)
             return None, {}
-        _confirm(question, yes)
+        if not saved:
+            _confirm(question, yes)
         return the_plan, execute(target, the_plan, Events("json" if output == "json" else "text"))
 
 
@@ -191,11 +210,14 @@ def apply(spec: str, yes: bool, output: str) -> None:
     deployment, traffic, smoke test (and teardown when the spec asks).
 
     Shows the plan first and asks before acting. Idempotent: an unchanged spec changes nothing.
-    A killed apply is resumed by the next one. -o json streams NDJSON events on stdout.
+    A killed apply is resumed by the next one. -o json streams NDJSON events on stdout. Given a
+    plan saved with `plan --out`, applies exactly that plan, and refuses if the spec or the
+    target's state changed since it was saved.
 
     \b
     orchestrate apply specs/quickstart-local.yaml
     orchestrate apply specs/quickstart-local.yaml -y -o json
+    orchestrate plan specs/quickstart-local.yaml --out plan.json && orchestrate apply plan.json
     """
     from orchestrator.plan import make_plan
 

@@ -53,6 +53,7 @@ class Plan:
     stages: tuple[PlannedStage, ...]
     mode: str = "apply"  # apply | destroy
     observed: bool = False  # False: no target was asked, so everything shows as to create
+    observed_digest: str = ""  # hash of the observed state this plan was made from (saved plans check it)
     format_version: int = FORMAT_VERSION
     orchestrate_version: str = __version__
 
@@ -116,7 +117,7 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
         planned[stage.name] = PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
                                            stage.depends_on, inputs, changed)
     return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned.values()),
-                observed=observed is not None)
+                observed=observed is not None, observed_digest=observed_digest(observed))
 
 
 def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None]) -> Plan:
@@ -134,7 +135,14 @@ def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None]) ->
         planned.append(PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
                                     stage.depends_on, stage.inputs(spec)))
     return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned), mode="destroy",
-                observed=True)
+                observed=True, observed_digest=observed_digest(observed))
+
+
+def observed_digest(observed: Mapping[str, Observed | None] | None) -> str:
+    """What a saved plan remembers of the state it saw: which stages exist, at which fingerprint."""
+    if observed is None:
+        return ""
+    return digest({name: [o.exists, o.fingerprint] for name, o in sorted(observed.items()) if o is not None})
 
 
 def _decide(stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage],
