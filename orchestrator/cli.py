@@ -77,7 +77,9 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @OUTPUT
 @click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True,
               help="github: print ::error annotations that GitHub Actions shows on the pull request.")
-def validate(specs: tuple[str, ...], output: str, fmt: str) -> None:
+@click.option("--no-env", is_flag=True,
+              help="Leave ${env:NAME} references unresolved (CI without the secrets); all else is checked.")
+def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> None:
     """Check specs against the schema and the cross-field rules, offline.
 
     Every problem is reported, located as FILE:LINE:COL with its JSON path and a fix. A directory
@@ -85,13 +87,13 @@ def validate(specs: tuple[str, ...], output: str, fmt: str) -> None:
 
     \b
     orchestrate validate specs/phi3-ultrachat.yaml
-    orchestrate validate specs/ --format github
+    orchestrate validate specs/ --format github --no-env
     orchestrate validate specs/run.yaml -o json
     """
     from orchestrator.spec.validate import check_file
     from orchestrator.views import color_enabled, diagnostics_json, diagnostics_text
 
-    results = [check_file(path, build=False) for path in _expand(specs)]
+    results = [check_file(path, build=False, interpolate=not no_env) for path in _expand(specs)]
     if not results:
         raise OrchestrateError(f"no .yaml files in {', '.join(specs)}")
     if output == "json":

@@ -138,3 +138,13 @@ def test_subprocess_validate_like_a_user():
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "specs/phi3-ultrachat.yaml: valid"
+
+
+def test_no_env_leaves_references_unresolved(write_spec, phi3_text, monkeypatch):
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
+    path = str(write_spec(phi3_text))
+    assert run("validate", path).exit_code == 1
+    result = run("validate", "--no-env", path)
+    assert result.exit_code == 0, result.output
+    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: 0"), "bad.yaml")
+    assert run("validate", "--no-env", str(bad)).exit_code == 1  # everything else is still checked

@@ -1,0 +1,63 @@
+"""The shipped CI examples do what they say: their orchestrate commands run on a real repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import ROOT, SPECS
+
+
+def _env(tmp_path):
+    # `orchestrate` as installed next to this Python; no AZURE_SUBSCRIPTION_ID, as in a fork's CI.
+    env = {k: v for k, v in os.environ.items() if k != "AZURE_SUBSCRIPTION_ID"}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_github_workflow_commands_on_a_pull_request(tmp_path):
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "orchestrate-pr.yml").read_text())
+    steps = {s.get("name"): s.get("run", "") for s in workflow["jobs"]["plan"]["steps"]}
+    repo = tmp_path / "repo"
+    shutil.copytree(SPECS, repo / "specs")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")  # what checkout's fetch provides
+    spec = repo / "specs" / "phi3-ultrachat.yaml"
+    spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 2"))
+    _git(repo, "commit", "-qam", "two epochs")
+    for name in ("Validate specs", "Diff against the base branch"):
+        command = re.sub(r"\$\{\{ github.base_ref \}\}", "main", steps[name])
+        proc = subprocess.run(command, shell=True, cwd=repo, env=_env(tmp_path), capture_output=True, text=True)
+        assert proc.returncode == 0, (name, proc.stdout, proc.stderr)
+    comment = (repo / "orchestrate-diff.md").read_text()
+    assert "| `finetune.epochs` | `1` | `2` | `finetune`, `register`, `deployment`, `smoke_test` |" in comment
+
+
+def test_pre_commit_hook_entry_validates(tmp_path):
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "orchestrate-validate" and re.search(hook["files"], "specs/run.yaml")
+    command = hook["entry"].split() + [str(SPECS / "phi3-ultrachat.yaml")]
+    proc = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    broken = tmp_path / "bad.yaml"
+    broken.write_text((SPECS / "phi3-ultrachat.yaml").read_text().replace("epochs: 1", "epochs: 0"))
+    proc = subprocess.run(hook["entry"].split() + [str(broken)], env=_env(tmp_path), capture_output=True, text=True)
+    assert proc.returncode == 1 and "finetune.epochs must be at least 1" in proc.stderr
+
+
+def test_example_specs_carry_the_schema_modeline():
+    for spec in SPECS.glob("*.yaml"):
+        first = spec.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../schemas/runspec.schema.json", spec
