@@ -16,6 +16,10 @@ import click
 from orchestrator import __version__
 from orchestrator.errors import OrchestrateError, SpecError
 
+PRICES = click.option("--prices", type=click.Path(dir_okay=False, exists=True),
+                      help="YAML price table (currency: EUR, prices: {SKU: hourly price}) for money estimates.")
+THROUGHPUT = click.option("--throughput", type=click.IntRange(min=1),
+                          help="Assumed fine-tune tokens/s per GPU (default: a table per GPU family).")
 OUTPUT = click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="text for people, json for programs (on stdout).")
 
@@ -119,7 +123,10 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
               help="Also save the plan as JSON to this file.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
-def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool) -> None:
+@PRICES
+@THROUGHPUT
+def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, prices: str | None,
+         throughput: int | None) -> None:
     """Show the ordered stages, their resource names and fingerprints, and what apply would do.
 
     Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
@@ -133,14 +140,19 @@ def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool) 
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import color_enabled, plan_json, plan_text
 
+    from orchestrator.estimate import estimate, estimate_text, load_prices
+
     the_spec = load_runspec(spec)
     the_plan = make_plan(the_spec, _observe_if_possible(the_spec))
+    the_estimate = estimate(the_spec, prices=load_prices(prices), throughput=throughput)
+    data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
     if out_file:
-        Path(out_file).write_text(plan_json(the_plan) + "\n", encoding="utf-8")
+        Path(out_file).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if output == "json":
-        click.echo(plan_json(the_plan))
+        click.echo(json.dumps(data, indent=2))
     else:
         click.echo(plan_text(the_plan, color=color_enabled()))
+        click.echo(estimate_text(the_estimate))
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
 

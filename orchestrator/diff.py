@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.estimate import Estimate, estimate
 from orchestrator.plan import fingerprints
 from orchestrator.spec.load import load_text_bytes
 from orchestrator.spec.model import build_runspec
@@ -38,6 +39,14 @@ class SpecDiff:
     changes: tuple[FieldChange, ...] = ()
     reruns: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
+    estimate_before: Estimate | None = None
+    estimate_after: Estimate | None = None
+
+    @property
+    def estimate_changed(self) -> bool:
+        return self.estimate_before is not None and self.estimate_after is not None and \
+            (self.estimate_before.finetune_gpu_hours, self.estimate_before.endpoint_instance_hours_per_day) != \
+            (self.estimate_after.finetune_gpu_hours, self.estimate_after.endpoint_instance_hours_per_day)
 
     @property
     def name(self) -> str:
@@ -123,7 +132,15 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         changes.append(FieldChange(path, a, b, _reruns(base, _prints(single))))
     renamed = old_name != new_name and old_name is not None and new_name is not None
     status = "renamed" if renamed else ("modified" if changes else "unchanged")
-    return SpecDiff(old_name, new_name, status, tuple(changes), _reruns(base, _prints(new_data)))
+    return SpecDiff(old_name, new_name, status, tuple(changes), _reruns(base, _prints(new_data)),
+                    estimate_before=_estimate(old_data, old_name), estimate_after=_estimate(new_data, new_name))
+
+
+def _estimate(data: dict, name: str | None) -> Estimate | None:
+    try:
+        return estimate(build_runspec(fill_defaults(data), name or ""))
+    except (AssertionError, KeyError, TypeError, ValueError, OSError):
+        return None
 
 
 def _order(flat_old: dict, flat_new: dict):

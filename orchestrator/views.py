@@ -113,8 +113,24 @@ def diff_text(diffs: list, *, color: bool = False) -> str:
             lines.append(paint(row, "yellow", enabled=color))
         if d.changes:
             lines.append(f"  stages to rerun: {', '.join(d.reruns) if d.reruns else 'none'}")
+        if d.estimate_changed:
+            lines.append(f"  compute: {estimate_change(d.estimate_before, d.estimate_after)}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def estimate_change(before, after) -> str:
+    """`fine-tune ~2.4 -> ~4.8 GPU-hours; endpoint 24 -> 48 instance-hours/day` (estimates)."""
+    def hours(value):
+        return "?" if value is None else f"~{value:.1f}"
+
+    parts = []
+    if before.finetune_gpu_hours != after.finetune_gpu_hours:
+        parts.append(f"fine-tune {hours(before.finetune_gpu_hours)} -> {hours(after.finetune_gpu_hours)} GPU-hours")
+    if before.endpoint_instance_hours_per_day != after.endpoint_instance_hours_per_day:
+        parts.append(f"endpoint {before.endpoint_instance_hours_per_day:g} -> "
+                     f"{after.endpoint_instance_hours_per_day:g} instance-hours/day")
+    return "; ".join(parts) + " (estimate)"
 
 
 def diff_markdown(diffs: list) -> str:
@@ -126,6 +142,7 @@ def diff_markdown(diffs: list) -> str:
                              trim_blocks=False, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
     env.filters["show"] = show_value
     env.filters["code"] = lambda text: f"`{text}`"
+    env.globals["estimate_change"] = estimate_change
     return env.get_template("diff.md.j2").render(diffs=diffs)
 
 

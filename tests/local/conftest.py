@@ -21,7 +21,7 @@ CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ me
 def make_tiny_model(folder: Path, texts: list[str]) -> Path:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -35,9 +35,15 @@ def make_tiny_model(folder: Path, texts: list[str]) -> Path:
     fast.chat_template = CHATML
     config = LlamaConfig(vocab_size=len(fast), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=fast.bos_token_id,
+                         eos_token_id=None, pad_token_id=fast.pad_token_id, bos_token_id=fast.bos_token_id,
                          tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    # A random tiny model answers greedily with newlines or special tokens only, i.e. "" once
+    # stripped, which the smoke test rightly fails. Its generation config (carried through the
+    # fine-tune, MLflow and the server) bars those tokens, so every answer has visible text.
+    blank = [i for i in range(len(fast)) if not fast.decode([i], skip_special_tokens=True).strip()]
+    model.generation_config = GenerationConfig(suppress_tokens=blank, pad_token_id=fast.pad_token_id)
+    model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
 
@@ -56,7 +62,7 @@ def local_run(tmp_path, tiny_model, monkeypatch) -> Path:
     shutil.copytree(SPECS / "data", tmp_path / "data")
     text = (SPECS / "quickstart-local.yaml").read_text()
     text = text.replace("name: SmolLM2-135M-Instruct", f"name: {tiny_model}")
-    text = text.replace("max_new_tokens: 48", "max_new_tokens: 8")
+    text = text.replace("max_new_tokens: 48", "max_new_tokens: 8").replace("do_sample: true", "do_sample: false")
     (tmp_path / "run.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / ".orchestrate"))
