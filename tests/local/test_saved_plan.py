@@ -23,8 +23,14 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(local_run, tmp_path):
     assert stale.exit_code == 1 and "changed since the plan was saved" in stale.output
     local_run.write_text(text)
 
-    applied = run("apply", str(saved))  # a saved plan is applied without asking
+    applied = run("apply", str(saved), "-o", "json")  # a saved plan is applied without asking
     assert applied.exit_code == 0, applied.output
+    events = [json.loads(line) for line in applied.stdout.splitlines()]  # NDJSON, every line
+    assert events[0]["event"] == "plan"
+    finished = [e["stage"] for e in events if e["event"] == "finished"]
+    assert finished == ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "traffic",
+                        "smoke_test"]
+    assert any(e["event"] == "progress" and e["stage"] == "finetune" and "loss" in e for e in events)
     again = run("apply", str(saved))
     assert again.exit_code == 1 and "state changed since the plan was saved" in again.output
     assert run("plan", str(local_run), "--detailed-exitcode").exit_code == 0  # nothing left to do
