@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.validate_speed import _replace_section, wall  # noqa: E402
+from bench.validate_speed import wall, write_section  # noqa: E402
 
 
 def make_repo() -> Path:
@@ -56,8 +56,7 @@ def main() -> None:
         f"{statistics.median(diff_times):.3f} s | goal < 0.5 s |"]) + "\n"
     print(text)
     if args.write:
-        path = Path(args.write)
-        path.write_text(_replace_section(path.read_text(), text) if path.exists() else text, encoding="utf-8")
+        write_section(Path(args.write), text)
 
 
 if __name__ == "__main__":

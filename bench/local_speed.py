@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from bench.validate_speed import _replace_section  # noqa: E402
+from bench.validate_speed import write_section  # noqa: E402
 from orchestrator.spec.validate import load_runspec  # noqa: E402
 from orchestrator.targets.local import train  # noqa: E402
 from orchestrator.targets.local.model_source import resolve  # noqa: E402
@@ -155,8 +155,7 @@ def main() -> None:
     text = "\n".join(out) + "\n"
     print(text)
     if args.write:
-        path = Path(args.write)
-        path.write_text(_replace_section(path.read_text(), text) if path.exists() else text, encoding="utf-8")
+        write_section(Path(args.write), text)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,12 @@ def main() -> None:
     out = "\n".join(text) + "\n"
     print(out)
     if args.write:
-        Path(args.write).write_text(out if not Path(args.write).exists() else
-                                    _replace_section(Path(args.write).read_text(), out), encoding="utf-8")
+        write_section(Path(args.write), out)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put a "## ..." results section into a Markdown file, replacing the one of the same title."""
+    path.write_text(_replace_section(path.read_text(), section) if path.exists() else section, encoding="utf-8")
 
 
 def _replace_section(existing: str, section: str) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from orchestrator.spec.schema_check import Checker
 from orchestrator.spec.validate import _inline_refs, _validator, schema
-from tests.conftest import SPECS
+from tests.spec.mutations import ALL_PATHS, VALID, VALUES
 
 REFERENCE = Draft202012Validator(schema())
 INLINED = Checker(_inline_refs(schema(), schema()))
@@ -51,26 +50,10 @@ def test_same_verdicts_on_hand_picked_instances(instance):
     same_verdict(instance)
 
 
-_VALID = yaml.safe_load((SPECS / "phi3-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "sub"))
-
-
-def _paths(node, prefix=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield prefix + (key,)
-            yield from _paths(value, prefix + (key,))
-
-
-_ALL_PATHS = list(_paths(_VALID))
-_values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
-                    st.text(max_size=12), st.sampled_from(["auto", "local", "test", "fp16", "Standard_NC6s_v3"]),
-                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(_ALL_PATHS), _values), min_size=1, max_size=4))
+@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), VALUES), min_size=1, max_size=4))
 def test_same_verdicts_on_mutated_specs(mutations):
-    data = copy.deepcopy(_VALID)
+    data = copy.deepcopy(VALID)
     for path, value in mutations:
         parent = data
         for part in path[:-1]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from orchestrator.spec.validate import check_file, check_loaded, fill_defaults, schema
 from orchestrator.spec.load import load_text
 from tests.conftest import SPECS
+from tests.spec.mutations import ALL_PATHS, VALID, VALUES
 
 
 def errors_for(write_spec, text):
@@ -197,25 +198,10 @@ def test_every_schema_key_has_a_description_and_example():
 
 # --- property-based: any mutation of a valid spec gives located errors, never a crash -----------
 
-_VALID = yaml.safe_load((SPECS / "phi3-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "sub"))
-
-
-def _paths(node, prefix=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield prefix + (key,)
-            yield from _paths(value, prefix + (key,))
-
-
-_ALL_PATHS = list(_paths(_VALID))
-_values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
-                    st.text(max_size=20), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-
-
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(_ALL_PATHS), st.sampled_from(["set", "drop", "rename"]), _values), min_size=1, max_size=4))
+@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.sampled_from(["set", "drop", "rename"]), VALUES), min_size=1, max_size=4))
 def test_mutated_specs_never_crash_and_errors_are_located(mutations):
-    data = copy.deepcopy(_VALID)
+    data = copy.deepcopy(VALID)
     for path, op, value in mutations:
         parent = data
         for part in path[:-1]:
