@@ -81,7 +81,7 @@ def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
 
 
 def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
-    from orchestrator.targets.local.smoke import payload
+    from orchestrator.targets.smoke import payload
     from orchestrator.targets.local.target import _free_port, _stop
 
     key_file = work / "key"

@@ -14,15 +14,15 @@ class Interrupted(OrchestrateError):
     exit_code = 130
 
 
-def get_target(spec: RunSpec):
-    """The target object for a spec (kind -> class, no if/elif chains at call sites)."""
+def get_target(spec: RunSpec, credential: str | None = None):
+    """The target object for a spec; only the chosen target's module (and SDK) is imported."""
+    if spec.target == "azureml":
+        from orchestrator.targets.azureml.target import AzureMLTarget
+
+        return AzureMLTarget(spec, credential=credential)
     from orchestrator.targets.local.target import LocalTarget
 
-    targets = {"local": LocalTarget}
-    if spec.target not in targets:
-        raise OrchestrateError(f"apply on target {spec.target} is not available in this version; "
-                               "`orchestrate render` writes the Azure ML files to create with `az ml ... create -f`")
-    return targets[spec.target](spec)
+    return LocalTarget(spec)
 
 
 def read_saved_plan(path: str) -> dict:
@@ -59,6 +59,7 @@ def check_saved_plan(saved: dict, fresh: Plan) -> None:
 def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
     """Run every stage the plan does not skip, in order; return the records written."""
     done: dict[str, dict] = {}
+    target.begin(plan)
     for stage in plan.stages:
         if stage.action == SKIP:
             events.emit("skipped", stage.name, message=f"up to date ({stage.resource})")

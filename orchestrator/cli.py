@@ -20,6 +20,11 @@ PRICES = click.option("--prices", type=click.Path(dir_okay=False, exists=True),
                       help="YAML price table (currency: EUR, prices: {SKU: hourly price}) for money estimates.")
 THROUGHPUT = click.option("--throughput", type=click.IntRange(min=1),
                           help="Assumed fine-tune tokens/s per GPU (default: a table per GPU family).")
+CREDENTIAL = click.option("--credential", type=click.Choice(["default", "cli", "environment", "managed_identity",
+                                                             "workload_identity", "interactive"]),
+                          help="azureml: how to authenticate, overriding workspace.credential.")
+FORCE_UNLOCK = click.option("--force-unlock", is_flag=True,
+                            help="azureml: break the run's lock on Azure first (only when the apply holding it is dead).")
 OUTPUT = click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="text for people, json for programs (on stdout).")
 
@@ -123,18 +128,23 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
               help="Also save the plan as JSON to this file.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
+@click.option("--offline", is_flag=True,
+              help="Do not read the target (no Azure calls, no credentials): every stage shows as to create.")
+@CREDENTIAL
 @PRICES
 @THROUGHPUT
-def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, prices: str | None,
-         throughput: int | None) -> None:
+def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, offline: bool, credential: str | None,
+         prices: str | None, throughput: int | None) -> None:
     """Show the ordered stages, their resource names and fingerprints, and what apply would do.
 
     Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
-    that decide a stage, so a spec change shows exactly which stages rerun.
+    that decide a stage, so a spec change shows exactly which stages rerun. The target is read
+    (on azureml: read-only Azure calls, tags on every resource) to say what exists; --offline
+    skips that, e.g. in CI without credentials.
 
     \b
     orchestrate plan specs/phi3-ultrachat.yaml
-    orchestrate plan specs/phi3-ultrachat.yaml -o json --out plan.json
+    orchestrate plan specs/phi3-ultrachat.yaml --offline -o json --out plan.json
     """
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
@@ -143,7 +153,7 @@ def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, 
     from orchestrator.estimate import estimate, estimate_text, load_prices
 
     the_spec = load_runspec(spec)
-    the_plan = make_plan(the_spec, _observe_if_possible(the_spec))
+    the_plan = make_plan(the_spec, _observe_if_possible(the_spec, credential, offline))
     the_estimate = estimate(the_spec, prices=load_prices(prices), throughput=throughput)
     data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
     if out_file:
@@ -178,17 +188,17 @@ def _show_plan(the_plan, output: str) -> None:
         click.echo(plan_text(the_plan, color=color_enabled()))
 
 
-def _observe_if_possible(the_spec):
-    """The target's observed state when it can be read without side effects, else None."""
+def _observe_if_possible(the_spec, credential: str | None = None, offline: bool = False):
+    """The target's observed state (read-only calls), or None with --offline: all shown as to create."""
     from orchestrator.apply import get_target
 
-    try:
-        return get_target(the_spec).observe()
-    except OrchestrateError:
-        return None  # a target apply cannot use yet: the plan shows everything as to create
+    if offline:
+        return None
+    return get_target(the_spec, credential).observe()
 
 
-def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str):
+def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str,
+                      credential: str | None = None, force_unlock: bool = False):
     """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do.
 
     SPEC may be a plan saved by `plan --out`: then it is applied without asking, but only if the
@@ -201,8 +211,8 @@ def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, no
 
     saved = read_saved_plan(spec) if spec.endswith(".json") else None
     the_spec = load_runspec(saved["spec_path"] if saved else spec)
-    target = get_target(the_spec)
-    with RunLock(target.root, the_spec.name):
+    target = get_target(the_spec, credential)
+    with RunLock(target.root, the_spec.name), target.lock(force_unlock):
         the_plan = make(the_spec, target.observe())
         if saved:
             check_saved_plan(saved, the_plan)
@@ -219,7 +229,9 @@ def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, no
 @click.argument("spec", type=click.Path(dir_okay=False))
 @YES
 @OUTPUT
-def apply(spec: str, yes: bool, output: str) -> None:
+@CREDENTIAL
+@FORCE_UNLOCK
+def apply(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool) -> None:
     """Run the stages the plan says: data, model, compute, fine-tune, register, endpoint,
     deployment, traffic, smoke test (and teardown when the spec asks).
 
@@ -232,11 +244,15 @@ def apply(spec: str, yes: bool, output: str) -> None:
     orchestrate apply specs/quickstart-local.yaml
     orchestrate apply specs/quickstart-local.yaml -y -o json
     orchestrate plan specs/quickstart-local.yaml --out plan.json && orchestrate apply plan.json
+    orchestrate apply specs/phi3-ultrachat.yaml --credential cli
+
+    On azureml, a lease on a blob of the workspace's default datastore locks the run, so two
+    applies of one spec cannot interleave, even from two machines.
     """
     from orchestrator.plan import make_plan
 
     the_plan, records = _plan_and_execute(spec, make_plan, output, yes, "Apply this plan?",
-                                          "No changes: every stage is up to date.")
+                                          "No changes: every stage is up to date.", credential, force_unlock)
     if the_plan is None:
         return
     smoke = records.get("smoke_test")
@@ -250,9 +266,13 @@ def apply(spec: str, yes: bool, output: str) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @YES
 @OUTPUT
-def destroy(spec: str, yes: bool, output: str) -> None:
+@CREDENTIAL
+@FORCE_UNLOCK
+def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool) -> None:
     """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
-    deployment, the registered model version and the run's files. Nothing else is touched.
+    deployment, the registered model version and the run's files. Nothing else is touched: on
+    azureml only resources whose tags name this run are deleted (model and data versions are
+    archived; jobs stay in the history; a cluster is deleted only if this run created it).
 
     \b
     orchestrate destroy specs/quickstart-local.yaml -y
@@ -260,7 +280,7 @@ def destroy(spec: str, yes: bool, output: str) -> None:
     from orchestrator.plan import make_destroy_plan
 
     the_plan, _ = _plan_and_execute(spec, make_destroy_plan, output, yes, "Destroy these resources?",
-                                    "Nothing to destroy.")
+                                    "Nothing to destroy.", credential, force_unlock)
     if the_plan is None:
         return
     click.echo(f"Destroy complete: {the_plan.summary()}", err=True)
@@ -269,8 +289,10 @@ def destroy(spec: str, yes: bool, output: str) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @OUTPUT
-def status(spec: str, output: str) -> None:
-    """Every stage's resource, whether it exists, and drift from the spec.
+@CREDENTIAL
+def status(spec: str, output: str, credential: str | None) -> None:
+    """Every stage's resource, whether it exists, and drift from the spec. On azureml the state is
+    read from Azure (tags on every resource); the endpoint's scoring URI is shown, never its keys.
 
     \b
     orchestrate status specs/quickstart-local.yaml -o json
@@ -280,7 +302,7 @@ def status(spec: str, output: str) -> None:
     from orchestrator.spec.validate import load_runspec
 
     the_spec = load_runspec(spec)
-    target = get_target(the_spec)
+    target = get_target(the_spec, credential)
     observed = target.observe()
     the_plan = make_plan(the_spec, observed)
     records = target.state.stages()
@@ -292,7 +314,8 @@ def status(spec: str, output: str) -> None:
         row = {"stage": stage.name, "resource": stage.resource, "state": state, "drift": drift,
                "detail": records.get(stage.name, {}).get("detail", "")}
         if stage.name == "deployment" and state == "present":
-            row["scoring_uri"] = records["deployment"].get("scoring_uri")
+            row["scoring_uri"] = records.get("deployment", {}).get("scoring_uri") or \
+                records.get("endpoint", {}).get("scoring_uri")
         rows.append(row)
     if output == "json":
         click.echo(json.dumps({"run": the_spec.name, "target": the_spec.target, "stages": rows}, indent=2))
@@ -306,7 +329,8 @@ def status(spec: str, output: str) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--message", "-m", required=True, help="The user message to send.")
 @click.option("--max-new-tokens", type=int, help="Override smoke_test.parameters.max_new_tokens.")
-def invoke(spec: str, message: str, max_new_tokens: int | None) -> None:
+@CREDENTIAL
+def invoke(spec: str, message: str, max_new_tokens: int | None, credential: str | None) -> None:
     """Send one chat message to the run's live endpoint and print the answer.
 
     Uses the smoke test's generation parameters; the endpoint key is read from the run's state
@@ -317,15 +341,13 @@ def invoke(spec: str, message: str, max_new_tokens: int | None) -> None:
     """
     from orchestrator.apply import get_target
     from orchestrator.spec.validate import load_runspec
-    from orchestrator.targets.local import smoke
 
     the_spec = load_runspec(spec)
-    target = get_target(the_spec)
+    target = get_target(the_spec, credential)
     params = dict(the_spec.smoke_test.parameters)
     if max_new_tokens:
         params["max_new_tokens"] = max_new_tokens
-    result = smoke.invoke(target.scoring_uri(), target.key(), [{"role": "user", "content": message}], params,
-                          timeout_s=the_spec.deployment.timeout_ms / 1000 + 5)
+    result = target.invoke([{"role": "user", "content": message}], params)
     if result["status"] != 200:
         raise OrchestrateError(f"endpoint answered HTTP {result['status']}: {result.get('error', '')}")
     click.echo(result["answer"])

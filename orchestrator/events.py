@@ -13,12 +13,14 @@ class Events:
     def __init__(self, mode: str = "text", stream=None):
         self.mode = mode
         self.stream = stream or sys.stderr
+        # Held now: the azureml target sends the SDK's stray stdout prints to stderr while it works.
+        self.out = sys.stdout
         self._last_progress = 0.0
 
     def emit(self, kind: str, stage: str = "", **fields) -> None:
         event = {"event": kind, "stage": stage, "time": round(time.time(), 3), **fields}
         if self.mode == "json":
-            print(json.dumps(event, default=str), file=sys.stdout, flush=True)
+            print(json.dumps(event, default=str), file=self.out, flush=True)
             return
         if kind == "progress":
             now = time.monotonic()

@@ -30,6 +30,8 @@ class Observed:
     fingerprint: str = ""
     inputs: Mapping[str, Any] | None = None
     detail: str = ""  # e.g. "Failed", "Succeeded": shown by status
+    note: str = ""  # what the target knows that the plan should say (a job to re-attach, a pinned version)
+    kept: str = ""  # why destroy leaves it, if it does (an Azure job stays in the run history)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None]) ->
         seen = observed.get(stage.name)
         if stage.name not in prints:
             continue
-        if seen is not None and seen.exists:
+        if seen is not None and seen.exists and seen.kept:
+            action, reason = SKIP, f"kept: {seen.kept}"
+        elif seen is not None and seen.exists:
             action, reason = DELETE, "created by this run"
         else:
             action, reason = SKIP, "nothing to delete"
@@ -150,16 +154,16 @@ def _decide(stage, inputs: dict, fingerprint: str, seen: Observed | None, planne
     if not was_observed:
         return CREATE, "not created yet", ()
     if seen is None or not seen.exists:
-        return CREATE, "not created yet", ()
+        return CREATE, seen.note if seen is not None and seen.note else "not created yet", ()
     if seen.fingerprint == fingerprint:
-        return SKIP, "up to date", ()
+        return SKIP, f"up to date; {seen.note}" if seen.note else "up to date", ()
     changed = tuple(changed_keys(seen.inputs or {}, inputs)) if seen.inputs is not None else ()
     if changed:
         return stage.on_change, "changed: " + ", ".join(changed), changed
     upstream = [name for name in stage.depends_on if name in planned and planned[name].action != SKIP]
     if upstream:
         return stage.on_change, "follows " + ", ".join(f"{n} ({planned[n].action})" for n in upstream), ()
-    return stage.on_change, "fingerprint differs from the recorded one", ()
+    return stage.on_change, seen.note or "fingerprint differs from the recorded one", ()
 
 
 def changed_keys(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:

@@ -66,11 +66,11 @@ def test_validate_missing_file():
 
 
 def test_plan_text_json_out_and_detailed_exitcode(tmp_path):
-    result = run("plan", PHI3)
+    result = run("plan", PHI3, "--offline")
     assert result.exit_code == 0, result.output
     assert "Plan: 9 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged." in result.output
     out = tmp_path / "plan.json"
-    result = run("plan", PHI3, "-o", "json", "--out", str(out), "--detailed-exitcode")
+    result = run("plan", PHI3, "--offline", "-o", "json", "--out", str(out), "--detailed-exitcode")
     assert result.exit_code == 2
     assert json.loads(result.output) == json.loads(out.read_text())
 
@@ -122,7 +122,7 @@ def _imported_modules(*args: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("args", [("validate", "specs/phi3-ultrachat.yaml"), ("plan", "specs/phi3-ultrachat.yaml"),
+@pytest.mark.parametrize("args", [("validate", "specs/phi3-ultrachat.yaml"), ("plan", "--offline", "specs/phi3-ultrachat.yaml"),
                                   ("schema",), ("init",)])
 def test_light_commands_never_import_heavy_libraries(args):
     modules = _imported_modules(*args)

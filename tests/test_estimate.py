@@ -34,7 +34,7 @@ def test_money_only_from_a_price_table(tmp_path):
     table.write_text("currency: EUR\nprices:\n  standard_nc24ads_a100_v4: 4.0\n  Standard_NC6s_v3: 3.0\n")
     e = estimate(PHI3, prices=load_prices(str(table)))
     assert e.finetune_cost == pytest.approx(e.finetune_wall_hours * 4.0) and e.endpoint_cost_per_day == 72.0
-    result = CliRunner().invoke(cli, ["plan", str(SPECS / "phi3-ultrachat.yaml"), "--prices", str(table)])
+    result = CliRunner().invoke(cli, ["plan", str(SPECS / "phi3-ultrachat.yaml"), "--offline", "--prices", str(table)])
     assert "EUR 72.00 per day" in result.output and "not a quote" in result.output
     table.write_text("prices: [1, 2]\n")
     with pytest.raises(OrchestrateError, match="expected `prices"):

@@ -31,11 +31,12 @@ def job_name(spec: RunSpec, fingerprint: str) -> str:
 
 
 def pipeline_job(spec: RunSpec, prints: dict[str, str], *, model_id: str, data_paths: dict[str, str], gpus: int,
-                 component: str | None = None):
+                 component: str | None = None, name: str | None = None):
+    """The fine-tune PipelineJob; `name` differs from job_name() only for a rerun after a failed job."""
     # azure.ai.ml costs ~1.5 s to import: only render and apply pay it.
     from azure.ai.ml import load_job
 
-    job = pipeline.pipeline_job(spec, job_name=job_name(spec, prints["finetune"]), model_id=model_id,
+    job = pipeline.pipeline_job(spec, job_name=name or job_name(spec, prints["finetune"]), model_id=model_id,
                                 data_paths=data_paths, gpus=gpus, component=component,
                                 tags=tags(spec, "finetune", prints["finetune"]))
     return load_job(io.StringIO(yaml.safe_dump(job, sort_keys=False)))

@@ -25,7 +25,7 @@ from orchestrator.plan import Observed, PlannedStage
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState, atomic_write
 from orchestrator.targets import dataprep
-from orchestrator.targets.local import smoke
+from orchestrator.targets import smoke
 
 
 class SmokeTestFailed(OrchestrateError):
@@ -54,6 +54,15 @@ class LocalTarget:
         return out
 
     # --- apply -----------------------------------------------------------------------------------
+    def begin(self, plan) -> None:
+        """Nothing starts early on this machine: stages run one after the other."""
+
+    def lock(self, force: bool = False):
+        """The flock under .orchestrate/ (taken by the CLI) is the whole lock here."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def apply_stage(self, planned: PlannedStage, events: Events) -> dict:
         record = STAGE_RUNNERS[planned.name](self, planned, events)
         entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
@@ -78,6 +87,10 @@ class LocalTarget:
     # --- helpers used by stage functions ---------------------------------------------------------
     def key(self) -> str:
         return (self.dir / "endpoint.key").read_text().strip()
+
+    def invoke(self, messages: list[dict], parameters: dict) -> dict:
+        return smoke.invoke(self.scoring_uri(), self.key(), messages, parameters,
+                            timeout_s=self.spec.deployment.timeout_ms / 1000 + 5)
 
     def scoring_uri(self) -> str:
         port = self.state.stages().get("deployment", {}).get("port")
@@ -166,8 +179,7 @@ def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
 
 def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     messages = smoke.sample_messages(t.spec, t.state.stages().get("data", {}).get("splits", {}))
-    result = smoke.invoke(t.scoring_uri(), t.key(), messages, t.spec.smoke_test.parameters,
-                          timeout_s=t.spec.deployment.timeout_ms / 1000 + 5)
+    result = t.invoke(messages, t.spec.smoke_test.parameters)
     if result["status"] != 200 or not result.get("answer"):
         t.rollback_traffic()
         raise SmokeTestFailed(f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')}; "

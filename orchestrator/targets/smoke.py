@@ -1,4 +1,4 @@
-"""The smoke test request: one conversation in the Azure chat-completion payload, timed."""
+"""The smoke test request, shared by both targets: one conversation in the Azure chat-completion payload, timed."""
 
 from __future__ import annotations
 
@@ -48,13 +48,21 @@ def parse_answer(body) -> str:
     return ""
 
 
-def invoke(uri: str, key: str, messages: list[dict], parameters: dict, *, timeout_s: float) -> dict:
-    """POST the chat-completion payload; {status, latency_ms, answer | error}. The key is never returned."""
-    request = urllib.request.Request(uri, data=payload(messages, parameters), method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+def invoke(uri: str, key: str, messages: list[dict], parameters: dict, *, timeout_s: float,
+           deployment: str | None = None) -> dict:
+    """POST the chat-completion payload; {status, latency_ms, answer | error}. The key is never returned.
+
+    urllib honours HTTPS_PROXY and SSL_CERT_FILE, so corporate proxies and CA bundles work.
+    """
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    if deployment:  # Azure routes to this deployment whatever the traffic split says
+        headers["azureml-model-deployment"] = deployment
+    request = urllib.request.Request(uri, data=payload(messages, parameters), method="POST", headers=headers)
     started = time.perf_counter()
+    # A fresh opener reads HTTPS_PROXY now (urlopen's global one keeps what it saw first).
+    opener = urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
+        with opener.open(request, timeout=timeout_s) as resp:
             body = json.loads(resp.read() or b"null")
             status = resp.status
     except urllib.error.HTTPError as exc:

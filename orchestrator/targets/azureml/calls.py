@@ -1,0 +1,122 @@
+"""Every Azure call goes through `call`: bounded retries with backoff and jitter for what is
+transient (429, 5xx, 409 while a resource is updating, a dropped connection), one clear error
+with Azure's code and message for what is not, and the SDK's stray stdout prints sent to stderr.
+
+azure-core already retries 429/5xx a few times inside each request; this layer adds what it does
+not retry (409 Conflict, errors of long-running operations) and the last word on giving up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sys
+import threading
+import time
+from typing import Callable, TypeVar
+
+from orchestrator.errors import OrchestrateError
+
+T = TypeVar("T")
+ATTEMPTS = 6
+BASE_SECONDS = 2.0
+CAP_SECONDS = 60.0
+TRANSIENT = {408, 409, 429, 500, 502, 503, 504}
+
+
+class AzureError(OrchestrateError):
+    def __init__(self, message: str, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_stdout = None
+
+
+@contextlib.contextmanager
+def quiet_sdk():
+    """While any SDK call runs (in any thread), sys.stdout is stderr: azure-ai-ml prints polling dots
+    to stdout, which is for data. Reference-counted, so overlapping calls in threads are safe."""
+    global _quiet_depth, _saved_stdout
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _saved_stdout, sys.stdout = sys.stdout, sys.stderr
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                sys.stdout = _saved_stdout
+
+
+def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep=time.sleep, **kwargs) -> T:
+    """fn(*args, **kwargs) with retries. ResourceNotFoundError passes through for callers to handle."""
+    from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceNotFoundError,
+                                       ServiceRequestError, ServiceResponseError)
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with quiet_sdk():
+                return fn(*args, **kwargs)
+        except ResourceNotFoundError:
+            raise
+        except ClientAuthenticationError:
+            raise
+        except HttpResponseError as exc:
+            status = exc.status_code
+            code, message = error_parts(exc)
+            if status not in TRANSIENT or attempt == attempts:
+                tried = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise AzureError(f"{what} failed{tried}: {status or ''} {code}: {message}".replace("  ", " "),
+                                 status, code) from None
+            delay = retry_after(exc) or backoff(attempt)
+        except (ServiceRequestError, ServiceResponseError, ConnectionError) as exc:
+            if attempt == attempts:
+                raise AzureError(f"{what} failed after {attempt} attempts: network error: {_first_line(exc)}") from None
+            delay = backoff(attempt)
+        sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def backoff(attempt: int) -> float:
+    """Exponential with full jitter: base 2 s doubling up to 60 s (ORCHESTRATE_RETRY_BASE_SECONDS scales it)."""
+    base = float(os.environ.get("ORCHESTRATE_RETRY_BASE_SECONDS", BASE_SECONDS))
+    return random.uniform(0, min(CAP_SECONDS, base * 2 ** (attempt - 1)))
+
+
+def retry_after(exc) -> float | None:
+    """The server's own hint, in seconds: x-ms-retry-after-ms, retry-after-ms or Retry-After."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, scale in (("x-ms-retry-after-ms", 1000), ("retry-after-ms", 1000), ("retry-after", 1)):
+        value = lowered.get(name)
+        if value:
+            try:
+                return min(CAP_SECONDS, float(value) / scale)
+            except ValueError:
+                continue
+    return None
+
+
+def error_parts(exc) -> tuple[str, str]:
+    """Azure's error code and message, without the SDK's multi-line decoration."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or ""
+    message = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
+    return str(code), _first_line(message)
+
+
+def _first_line(value) -> str:
+    text = str(value).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Code:", "Message:")):
+            return line[:500]
+    return text[:500]

@@ -1,0 +1,91 @@
+"""connect: the credential the spec names, the workspace MLClient and the model registry client.
+
+Nothing here hard-codes an endpoint or touches proxies: HTTPS_PROXY and custom CA bundles
+(REQUESTS_CA_BUNDLE) work as they do for azure-core everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.spec.model import RunSpec
+
+CREDENTIALS = ("default", "cli", "environment", "managed_identity", "workload_identity", "interactive")
+HINTS = {
+    "default": "sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET",
+    "cli": "sign in with `az login` (and `az account set -s <subscription>`)",
+    "environment": "set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (or a certificate path)",
+    "managed_identity": "run on an Azure host with a managed identity, or choose another credential",
+    "workload_identity": "set AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID and AZURE_TENANT_ID (Kubernetes)",
+    "interactive": "complete the browser sign-in",
+}
+
+
+def authority(cloud: str) -> str:
+    from azure.identity import AzureAuthorityHosts
+
+    return {"AzureCloud": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD, "AzureChinaCloud": AzureAuthorityHosts.AZURE_CHINA,
+            "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT}[cloud]
+
+
+def credential(kind: str, cloud: str):
+    """The azure-identity credential for `workspace.credential` (or --credential)."""
+    import azure.identity as identity
+
+    host = authority(cloud)
+    if kind == "default":
+        default = identity.DefaultAzureCredential(authority=host)
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            return identity.ChainedTokenCredential(default, identity.InteractiveBrowserCredential(authority=host))
+        return default
+    makers = {
+        "cli": identity.AzureCliCredential,
+        "environment": lambda: identity.EnvironmentCredential(authority=host),
+        "managed_identity": identity.ManagedIdentityCredential,
+        "workload_identity": lambda: identity.WorkloadIdentityCredential(authority=host),
+        "interactive": lambda: identity.InteractiveBrowserCredential(authority=host),
+    }
+    if kind not in makers:
+        raise OrchestrateError(f"unknown credential {kind!r}; choose one of {', '.join(CREDENTIALS)}")
+    try:
+        return makers[kind]()
+    except ValueError as exc:  # e.g. WorkloadIdentityCredential without its environment
+        raise OrchestrateError(f"credential {kind}: {exc}; {HINTS[kind]}") from None
+
+
+def auth_error(kind: str, exc: Exception) -> OrchestrateError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OrchestrateError(f"authentication failed with credential {kind}: {first}; {HINTS.get(kind, '')}")
+
+
+def workspace_client(spec: RunSpec, cred):
+    """MLClient for the spec's workspace: from config_file, or from the three ids."""
+    from azure.ai.ml import MLClient
+
+    ws = spec.workspace
+    if ws is None:
+        raise OrchestrateError("target azureml needs a workspace section (subscription_id, resource_group, name)")
+    if ws.config_file:
+        from pathlib import Path
+
+        base = Path(spec.source_path).parent if spec.source_path else Path(".")
+        path = (base / ws.config_file).expanduser()
+        if not path.is_file():
+            raise OrchestrateError(f"workspace.config_file {path} not found (download config.json from the Azure portal)")
+        try:
+            return MLClient.from_config(cred, path=str(path), cloud=ws.cloud, show_progress=False)
+        except Exception as exc:  # the SDK raises its own ValidationException for a malformed file
+            raise OrchestrateError(f"workspace.config_file {path}: {str(exc).splitlines()[0]}") from None
+    missing = [k for k in ("subscription_id", "resource_group", "name") if not getattr(ws, k)]
+    if missing:
+        raise OrchestrateError(f"workspace is missing {', '.join(missing)} (or give workspace.config_file)")
+    return MLClient(cred, ws.subscription_id, ws.resource_group, ws.name, cloud=ws.cloud, show_progress=False)
+
+
+def registry_client(spec: RunSpec, cred):
+    """MLClient for the model's registry (the system registry `azureml` for the reference workflow)."""
+    from azure.ai.ml import MLClient
+
+    return MLClient(cred, registry_name=spec.model.registry or "azureml", cloud=spec.workspace.cloud,
+                    show_progress=False)

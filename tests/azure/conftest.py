@@ -1,0 +1,77 @@
+"""Fixtures for the azureml target: the emulator behind HTTPS_PROXY, a fake `az`, and a spec.
+
+Traffic goes to loopback only: the emulator refuses (and records) any host that is not Azure's,
+and every test checks that nothing was refused.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.azure import fake_az
+from tests.azure.emulator import AzureEmulator
+from tests.conftest import ROOT, SPECS
+
+pytest.importorskip("azure.ai.ml")
+
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000aaaa"
+
+
+@pytest.fixture
+def emulator(tmp_path, monkeypatch):
+    em = AzureEmulator(tmp_path / "emulator").start()
+    bin_dir = fake_az.install(tmp_path / "bin", SUBSCRIPTION)
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, em.url)
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                 "AZURE_CLIENT_SECRET", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(em.ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(em.ca_file))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("AZUREML_RUN_POLLING_INTERVAL_MIN", "0")
+    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0")
+    monkeypatch.setenv("ORCHESTRATE_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "state"))
+    # MLClient writes AZUREML_CURRENT_CLOUD into os.environ: monkeypatch restores the original.
+    monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+    yield em
+    em.stop()
+    assert em.refused == [], f"requests left loopback for {em.refused}"
+
+
+@pytest.fixture
+def azure_spec(tmp_path) -> Path:
+    """The reference spec, authenticated with `cli`, on the bundled chat data instead of the Hub."""
+    text = (SPECS / "phi3-ultrachat.yaml").read_text()
+    text = text.replace("${env:AZURE_SUBSCRIPTION_ID}", SUBSCRIPTION).replace("credential: default", "credential: cli")
+    text = text.replace("source: HuggingFaceH4/ultrachat_200k", f"source: {SPECS / 'data' / 'quickstart-chat'}")
+    text = text.replace("train: {from: train_sft, percent: 5}", "train: {from: train, percent: 10}")
+    text = text.replace("test: {from: test_sft, percent: 5}", "test: {from: test, percent: 20}")
+    path = tmp_path / "phi3-azure.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def orchestrate():
+    """Run the CLI in this process: orchestrate("apply", spec, "-y") -> click Result."""
+    from orchestrator.cli import cli
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+def spawn(*args: str, **kwargs) -> subprocess.Popen:
+    """`orchestrate` as its own process (for kills and lock contention), with this test's environment."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)

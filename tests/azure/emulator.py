@@ -1,0 +1,617 @@
+"""A local emulator of the Azure ML REST surface that azure-ai-ml 1.35 uses, behind an HTTPS proxy.
+
+State is kept per resource; the world moves on a clock of requests (every request handled is one
+tick), optionally also of seconds, so long-running work (jobs, endpoint and deployment creation)
+progresses whether or not anybody polls, as it does on Azure. What it answers as Azure does:
+- ARM: workspace, computes (+ vmSizes), datastores (+ listSecrets), data and model versions,
+  jobs, online endpoints and deployments; PUT/DELETE of computes, endpoints and deployments are
+  long-running operations polled through Azure-AsyncOperation, with `x-ms-retry-after-ms`.
+- 409 Conflict for a PUT or DELETE on an endpoint or deployment whose operation is in flight.
+- Registry discovery and the registry's models and components (label latest via latestVersion).
+- Blob storage: containers, block blobs, metadata, leases, listing (the SDK's upload path).
+- Scoring: `https://<endpoint>.<region>.inference.ml.azure.com/score` checks the endpoint key.
+Faults are injected per test with `fail(...)`; `requests` records every request for counting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Callable
+from xml.sax.saxutils import escape
+
+from tests.azure.proxy import ProxyServer, Request, Response
+from tests.azure.tls import make_ca
+
+LOCATION = "eastus"
+STORAGE_ACCOUNT = "wsstorage01"
+REGISTRY_SUB = "registry-sub-0000"
+REGISTRY_RG = "registry-rg"
+ARM = "management.azure.com"
+WS = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.machinelearningservices/workspaces/(?P<ws>[^/]+)"
+REG = r"/mferp/managementfrontend/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.machinelearningservices/registries/(?P<reg>[^/]+)"
+# POSTs that only read (list keys, secrets, logs): not counted as mutations.
+READ_POSTS = re.compile(r"/(listkeys|listsecrets|getlogs|token)$")
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern
+    response: Response | Callable[[Request], Response | None]
+    times: int  # how many matching requests get the fault (-1: all)
+    hits: int = 0
+
+
+@dataclass
+class Operation:
+    resource: str  # store key of the resource the operation changes
+    ticks_left: int
+    not_before: float
+    outcome: str = "Succeeded"  # or Failed
+    delete: bool = False
+    status: str = "InProgress"
+
+
+@dataclass
+class Logged:
+    method: str
+    host: str
+    path: str
+    status: int
+
+    @property
+    def mutating(self) -> bool:
+        """A create, update or delete of a resource or of data. The run lock's blob (lease and holder
+        name, under orchestrate/locks/) is a lock, not a resource: not counted."""
+        if "/orchestrate/locks/" in self.path:
+            return False
+        if self.method in ("PUT", "PATCH", "DELETE"):
+            return True
+        return self.method == "POST" and not READ_POSTS.search(self.path.split("?")[0].lower()) and \
+            not self.path.endswith("/score")
+
+
+@dataclass
+class Config:
+    lro_ticks: int = 2  # status polls (requests) before an operation completes
+    job_ticks: int = 6  # requests from submission to a terminal job state
+    seconds: dict = field(default_factory=lambda: {"operation": 0.0, "job": 0.0})  # wall time floors (bench)
+    retry_after_ms: int = 1  # azure-core reads 0 as "no hint" and falls back to its 30 s interval
+    job_outcome: str = "Completed"  # Completed | Failed
+    deployment_outcome: str = "Succeeded"  # Succeeded | Failed
+    scoring_status: int = 200
+    gpus: dict = field(default_factory=lambda: {"Standard_NC24ads_A100_v4": 1, "Standard_NC48ads_A100_v4": 2,
+                                                "Standard_NC6s_v3": 1, "Standard_ND40rs_v2": 8, "Standard_NC24s_v3": 4})
+
+
+class AzureEmulator:
+    def __init__(self, folder: Path):
+        self.ca_file, context = make_ca(folder / "ca")
+        self.server = ProxyServer(self.handle, context)
+        self.config = Config()
+        self.store: dict[str, dict] = {}  # lower-cased ARM id -> resource JSON
+        self.operations: dict[str, Operation] = {}
+        self.jobs_started: dict[str, dict] = {}  # job key -> {ticks, since}
+        self.blobs: dict[tuple[str, str, str], dict] = {}
+        self.containers: set[tuple[str, str]] = set()
+        self.faults: list[Fault] = []
+        self.requests: list[Logged] = []
+        self.lock = threading.RLock()
+        self.keys = {"primaryKey": "pk-" + uuid.uuid4().hex, "secondaryKey": "sk-" + uuid.uuid4().hex}
+        self.hooks: list[list] = []  # [method, pattern, action, matches to let pass first]
+        self._seed_registry()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> "AzureEmulator":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def refused(self) -> list[str]:
+        return self.server.refused
+
+    # --- test controls ----------------------------------------------------------------------------
+    def fail(self, method: str, pattern: str, status: int = 500, *, times: int = 1, code: str = "InternalServerError",
+             headers: dict | None = None, drop: bool = False) -> Fault:
+        """The next `times` requests matching method + path regex get this error (or a dropped connection)."""
+        body = {"error": {"code": code, "message": f"injected {status} {code}"}}
+        fault = Fault(method, re.compile(pattern, re.I), Response(status, body, headers or {}, drop=drop), times)
+        self.faults.append(fault)
+        return fault
+
+    def on(self, method: str, pattern: str, action: Callable[[Request], None], *, nth: int = 1) -> None:
+        """Call action(request) once, before handling the nth request matching method + path regex."""
+        self.hooks.append([method, re.compile(pattern, re.I), action, nth - 1])
+
+    def mutations(self, since: int = 0) -> list[Logged]:
+        return [r for r in self.requests[since:] if r.mutating]
+
+    def resources(self, kind: str) -> dict[str, dict]:
+        """Stored resources whose id contains /<kind>/ (e.g. onlineendpoints, jobs, models)."""
+        with self.lock:
+            return {k: v for k, v in self.store.items() if re.search(rf"/{kind}/[^/]+$", k)}
+
+    # --- dispatch ---------------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        with self.lock:
+            self._tick()
+            full = req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query.items()) if req.query else "")
+            for hook in list(self.hooks):
+                method, pattern, action, skip = hook
+                if method == req.method and pattern.search(req.path):
+                    if skip:
+                        hook[3] -= 1
+                        continue
+                    self.hooks.remove(hook)
+                    action(req)
+            response = self._fault(req) or self._route(req)
+            self.requests.append(Logged(req.method, req.host, full, response.status))
+            return response
+
+    def _fault(self, req: Request) -> Response | None:
+        for fault in self.faults:
+            if fault.times != 0 and fault.method == req.method and fault.pattern.search(req.path):
+                fault.times -= 1 if fault.times > 0 else 0
+                fault.hits += 1
+                return fault.response
+        return None
+
+    def _route(self, req: Request) -> Response:
+        host, path = req.host, req.path.lower()
+        if host.endswith(".blob.core.windows.net"):
+            return self._blob(req)
+        if host.endswith(".inference.ml.azure.com"):
+            return self._score(req)
+        if req.headers.get("authorization", "").split(" ")[0].lower() != "bearer":
+            return _error(401, "AuthenticationFailed", "no bearer token")
+        for method, pattern, fn in ROUTES:
+            if method in (req.method, "*") and (m := re.fullmatch(pattern, path)):
+                return fn(self, req, **m.groupdict())
+        return _error(404, "NoRoute", f"the emulator has no route for {req.method} {host}{req.path}")
+
+    # --- the clock --------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for op in self.operations.values():
+            if op.status != "InProgress":
+                continue
+            op.ticks_left -= 1
+            if op.ticks_left <= 0 and now >= op.not_before:
+                op.status = op.outcome
+                self._finish(op)
+        for key, run in self.jobs_started.items():
+            job = self.store.get(key)
+            if job is None or job["properties"]["status"] in ("Completed", "Failed", "Canceled"):
+                continue
+            run["ticks"] += 1
+            progress = ["NotStarted", "Preparing", "Queued", "Running"]
+            if run["ticks"] >= self.config.job_ticks and now - run["since"] >= self.config.seconds["job"]:
+                job["properties"]["status"] = run["outcome"]
+                if run["outcome"] == "Failed":
+                    job["properties"]["error"] = {"code": "UserError", "message": "step finetune failed: CUDA out of memory"}
+            else:
+                job["properties"]["status"] = progress[min(run["ticks"] * len(progress) // self.config.job_ticks, 3)]
+
+    def _finish(self, op: Operation) -> None:
+        res = self.store.get(op.resource)
+        if res is None:
+            return
+        if op.delete:
+            del self.store[op.resource]
+            if "/onlineendpoints/" in op.resource and "/deployments/" not in op.resource:
+                for key in [k for k in self.store if k.startswith(op.resource + "/deployments/")]:
+                    del self.store[key]
+            return
+        res["properties"]["provisioningState"] = op.outcome
+
+    def _start_operation(self, key: str, *, delete: bool = False, outcome: str = "Succeeded") -> dict[str, str]:
+        op_id = uuid.uuid4().hex
+        self.operations[op_id] = Operation(key, self.config.lro_ticks, time.monotonic() + self.config.seconds["operation"],
+                                           outcome, delete)
+        url = (f"https://{ARM}/subscriptions/{_sub(key)}/providers/Microsoft.MachineLearningServices/locations/"
+               f"{LOCATION}/mfeOperationsStatus/{op_id}?api-version=2024-01-01-preview")
+        return {"Azure-AsyncOperation": url, "Location": url.replace("mfeOperationsStatus", "mfeOperationResults"),
+                "x-ms-retry-after-ms": str(self.config.retry_after_ms)}
+
+    def _busy(self, key: str) -> bool:
+        return any(op.resource == key and op.status == "InProgress" for op in self.operations.values())
+
+    # --- ARM handlers -----------------------------------------------------------------------------
+    def workspace(self, req: Request, sub: str, rg: str, ws: str) -> Response:
+        wid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+        return Response(200, {
+            "id": wid, "name": ws, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
+            "identity": {"type": "SystemAssigned"}, "sku": {"name": "Basic", "tier": "Basic"}, "kind": "Default",
+            "properties": {"friendlyName": ws, "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, wid)),
+                           "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                           "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{wid}",
+                           "storageAccount": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/"
+                                             f"storageAccounts/{STORAGE_ACCOUNT}",
+                           "provisioningState": "Succeeded"}})
+
+    def get(self, req: Request, **_) -> Response:
+        res = self.store.get(req.path.lower())
+        return Response(200, res) if res is not None else _error(404, "ResourceNotFound", f"{_tail(req.path)} not found")
+
+    def list(self, req: Request, **_) -> Response:
+        """Children of a path, newest first (as Azure's `$orderBy=createdtime desc`); `$top` honoured."""
+        prefix = req.path.lower() + "/"
+        items = [v for k, v in self.store.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+        items.reverse()
+        view = {k.lower(): v for k, v in req.query.items()}.get("listviewtype", "ActiveOnly").lower()
+        if view != "all":
+            items = [i for i in items if bool(i.get("properties", {}).get("isArchived")) == (view == "archivedonly")]
+        top = {k.lower(): v for k, v in req.query.items()}.get("$top")
+        return Response(200, {"value": items[: int(top)] if top else items})
+
+    def put(self, req: Request, **_) -> Response:
+        """Plain (synchronous) PUT: data and model versions and their containers, jobs."""
+        key = req.path.lower()
+        body = req.json()
+        created = key not in self.store
+        res = self._resource(req, body, state="Succeeded")
+        if "/jobs/" in key:
+            if not created:
+                return Response(200, self.store[key])  # a job, once submitted, is not changed by a PUT
+            res["properties"]["status"] = "NotStarted"
+            res["properties"]["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{_tail(key)}"}}
+            self.jobs_started[key] = {"ticks": 0, "since": time.monotonic(), "outcome": self.config.job_outcome}
+        self.store[key] = res
+        if "/models/" in key and "/versions/" in key:
+            # Azure reads the flavors from the MLmodel file of an mlflow_model's path.
+            res["properties"].setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.transformers"}}})
+        if "/versions/" in key:
+            self._container_latest(key)
+        return Response(201 if created else 200, res)
+
+    def put_lro(self, req: Request, **_) -> Response:
+        """PUT of a compute, endpoint or deployment: a long-running operation."""
+        key = req.path.lower()
+        if self._busy(key):
+            return _error(409, "Conflict", f"{_tail(req.path)} has an operation in progress; retry when it completes")
+        if "/deployments/" in key and key.rsplit("/deployments/", 1)[0] not in self.store:
+            return _error(404, "ResourceNotFound", "the endpoint of this deployment does not exist")
+        created = key not in self.store
+        body = req.json()
+        res = self._resource(req, body, state="Creating" if created else "Updating")
+        if "/onlineendpoints/" in key and "/deployments/" not in key:
+            res["properties"]["scoringUri"] = f"https://{_tail(key)}.{LOCATION}.inference.ml.azure.com/score"
+            res["properties"].setdefault("traffic", {})
+            bad = [d for d, pct in (res["properties"].get("traffic") or {}).items()
+                   if pct and f"{key}/deployments/{d.lower()}" not in self.store]
+            if bad:
+                return _error(400, "BadArgument", f"traffic names deployments that do not exist: {', '.join(bad)}")
+        if "/computes/" in key:
+            res["properties"].setdefault("properties", {})
+        if "/deployments/" in key:
+            res["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
+        self.store[key] = res
+        outcome = self.config.deployment_outcome if "/deployments/" in key else "Succeeded"
+        return Response(201 if created else 200, res, self._start_operation(key, outcome=outcome))
+
+    def delete_lro(self, req: Request, **_) -> Response:
+        key = req.path.lower()
+        if key not in self.store:
+            return Response(204)
+        if self._busy(key):
+            return _error(409, "Conflict", f"{_tail(req.path)} has an operation in progress")
+        self.store[key]["properties"]["provisioningState"] = "Deleting"
+        return Response(202, None, self._start_operation(key, delete=True))
+
+    def delete(self, req: Request, **_) -> Response:
+        return Response(200 if self.store.pop(req.path.lower(), None) is not None else 204)
+
+    def operation(self, req: Request, sub: str, op: str) -> Response:
+        operation = self.operations.get(op)
+        if operation is None:
+            return _error(404, "NotFound", "no such operation")
+        body = {"id": op, "name": op, "status": operation.status}
+        if operation.status == "Failed":
+            body["error"] = {"code": "DeploymentFailed", "message": "container crashed: liveness probe failed (injected)"}
+        return Response(200, body, {"x-ms-retry-after-ms": str(self.config.retry_after_ms)})
+
+    def operation_result(self, req: Request, sub: str, op: str) -> Response:
+        return Response(204)
+
+    def vm_sizes(self, req: Request, sub: str, loc: str) -> Response:
+        sizes = [{"name": name, "family": "standardNCADSA100v4Family", "vCPUs": 24, "gpus": gpus, "memoryGB": 220,
+                  "maxResourceVolumeMB": 65536, "supportedComputeTypes": ["AmlCompute", "ComputeInstance"]}
+                 for name, gpus in self.config.gpus.items()]
+        return Response(200, {"value": sizes})
+
+    def datastores(self, req: Request, **_) -> Response:
+        return Response(200, {"value": [self._datastore(req.path.lower().rstrip("/"))]})
+
+    def datastore(self, req: Request, **_) -> Response:
+        return Response(200, self._datastore(req.path.lower().rsplit("/", 1)[0]))
+
+    def datastore_secrets(self, req: Request, **_) -> Response:
+        return Response(200, {"secretsType": "AccountKey", "key": "ZW11bGF0b3Ita2V5"})
+
+    def list_keys(self, req: Request, **_) -> Response:
+        key = req.path.lower().rsplit("/", 1)[0]
+        if key not in self.store:
+            return _error(404, "ResourceNotFound", "endpoint not found")
+        return Response(200, self.keys)
+
+    def get_logs(self, req: Request, **_) -> Response:
+        return Response(200, {"content": "liveness probe failed: connection refused (emulated log)"})
+
+    def job_cancel(self, req: Request, **_) -> Response:
+        job = self.store.get(req.path.lower().rsplit("/", 1)[0])
+        if job:
+            job["properties"]["status"] = "Canceled"
+        return Response(202)
+
+    # --- registry ---------------------------------------------------------------------------------
+    def discovery(self, req: Request, reg: str) -> Response:
+        return Response(200, {"registryName": reg, "primaryRegion": LOCATION, "regions": [LOCATION],
+                              "primaryRegionResourceProviderUri": f"https://{LOCATION}.api.azureml.ms/",
+                              "subscriptionId": REGISTRY_SUB, "resourceGroup": REGISTRY_RG,
+                              "registryFqdns": {LOCATION: {"primary": f"{LOCATION}.api.azureml.ms"}}})
+
+    def _seed_registry(self) -> None:
+        allow = "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', " \
+                "'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4']"
+        infer = "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', " \
+                "'Standard_NC24ads_A100_v4']"
+        base = (f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+                "microsoft.machinelearningservices/registries/azureml")
+        for version in ("14", "15"):
+            key = f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"
+            self.store[key] = {
+                "id": f"azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/{version}",
+                "name": version, "type": "Microsoft.MachineLearningServices/registries/models/versions",
+                "properties": {"modelType": "mlflow_model", "tags": {"finetune_compute_allow_list": allow,
+                                                                      "inference_compute_allow_list": infer},
+                               "properties": {}, "flavors": {"hftransformersv2": {"data": {"task_type": "chat-completion"}}},
+                               "modelUri": f"azureml://registries/azureml/models/Phi-3/versions/{version}"}}
+            self._container_latest(key)
+        key = f"{base}/components/chat_completion_pipeline/versions/0.0.82"
+        self.store[key] = _component_version(key)
+        self._container_latest(key)
+
+    def _container_latest(self, version_key: str) -> None:
+        container_key = version_key.rsplit("/versions/", 1)[0]
+        container = self.store.setdefault(container_key, {"id": container_key, "name": _tail(container_key),
+                                                          "properties": {}})
+        container["properties"]["latestVersion"] = _tail(version_key)
+
+    # --- blob -------------------------------------------------------------------------------------
+    def _blob(self, req: Request) -> Response:
+        account = req.host.split(".")[0]
+        parts = req.path.lstrip("/").split("/", 1)
+        container, name = parts[0], (parts[1] if len(parts) > 1 else "")
+        q = req.query
+        if q.get("restype") == "container":
+            if req.method == "PUT":
+                if (account, container) in self.containers:
+                    return _blob_error(409, "ContainerAlreadyExists")
+                self.containers.add((account, container))
+                return Response(201, b"", _blob_headers())
+            if q.get("comp") == "list":
+                return self._blob_list(account, container, q.get("prefix", ""))
+            return Response(200 if (account, container) in self.containers else 404, b"", _blob_headers())
+        key = (account, container, name)
+        blob = self.blobs.get(key)
+        if q.get("comp") == "lease":
+            return self._lease(req, key, blob)
+        if q.get("comp") == "metadata":
+            if blob is None:
+                return _blob_error(404, "BlobNotFound")
+            if req.method == "PUT":
+                if blob.get("lease") and blob["lease"]["expires"] > time.time() and \
+                        req.headers.get("x-ms-lease-id") != blob["lease"]["id"]:
+                    return _blob_error(412, "LeaseIdMissing")
+                blob["metadata"] = {k[len("x-ms-meta-"):]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")}
+                return Response(200, b"", _blob_headers())
+            return Response(200, b"", {**_blob_headers(), **{f"x-ms-meta-{k}": v for k, v in blob["metadata"].items()}})
+        if req.method == "PUT":
+            if (account, container) not in self.containers:
+                self.containers.add((account, container))  # the datastore's container exists on Azure
+            if req.headers.get("if-none-match") == "*" and blob is not None:
+                return _blob_error(409, "BlobAlreadyExists")
+            if q.get("comp") == "block":
+                self.blobs.setdefault(("blocks",) + key, {})[q["blockid"]] = req.body
+                return Response(201, b"", _blob_headers())
+            if q.get("comp") == "blocklist":
+                blocks = self.blobs.pop(("blocks",) + key, {})
+                ids = re.findall(r"<(?:Latest|Uncommitted|Committed)>([^<]+)<", req.body.decode())
+                data = b"".join(blocks.get(i, b"") for i in ids)
+            else:
+                data = req.body
+            meta = {k[len("x-ms-meta-"):]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")}
+            self.blobs[key] = {"data": data, "metadata": meta, "lease": (blob or {}).get("lease")}
+            return Response(201, b"", _blob_headers())
+        if blob is None:
+            return _blob_error(404, "BlobNotFound")
+        headers = {**_blob_headers(), "x-ms-blob-type": "BlockBlob", "Content-Length": str(len(blob["data"])),
+                   **{f"x-ms-meta-{k}": v for k, v in blob["metadata"].items()}}
+        if req.method == "HEAD":
+            return Response(200, b"", headers)
+        if req.method == "DELETE":
+            del self.blobs[key]
+            return Response(202, b"", _blob_headers())
+        return Response(200, blob["data"], headers)
+
+    def _blob_list(self, account: str, container: str, prefix: str) -> Response:
+        items = "".join(
+            f"<Blob><Name>{escape(name)}</Name><Properties><Content-Length>{len(b['data'])}</Content-Length>"
+            f"<BlobType>BlockBlob</BlobType></Properties><Metadata>"
+            + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in b["metadata"].items()) + "</Metadata></Blob>"
+            for (acc, cont, name), b in sorted(self.blobs.items(), key=lambda kv: kv[0][-1])
+            if acc == account and cont == container and name.startswith(prefix))
+        xml = (f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" '
+               f'ContainerName="{container}"><Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>')
+        return Response(200, xml.encode(), {**_blob_headers(), "Content-Type": "application/xml"})
+
+    def _lease(self, req: Request, key: tuple, blob: dict | None) -> Response:
+        if blob is None:
+            return _blob_error(404, "BlobNotFound")
+        action = req.headers.get("x-ms-lease-action")
+        lease = blob.get("lease")
+        active = lease is not None and lease["expires"] > time.time()
+        given = req.headers.get("x-ms-lease-id")
+        if action == "acquire":
+            if active and given != lease["id"]:
+                return _blob_error(409, "LeaseAlreadyPresent")
+            duration = int(req.headers.get("x-ms-lease-duration", "-1"))
+            lease_id = req.headers.get("x-ms-proposed-lease-id") or str(uuid.uuid4())
+            blob["lease"] = {"id": lease_id, "expires": time.time() + (duration if duration > 0 else 10 ** 9),
+                             "duration": duration}
+            return Response(201, b"", {**_blob_headers(), "x-ms-lease-id": lease_id})
+        if action == "renew":
+            if lease is None or given != lease["id"]:
+                return _blob_error(409, "LeaseIdMismatchWithLeaseOperation")
+            lease["expires"] = time.time() + (lease["duration"] if lease["duration"] > 0 else 10 ** 9)
+            return Response(200, b"", {**_blob_headers(), "x-ms-lease-id": lease["id"]})
+        if action == "release":
+            if lease is None or given != lease["id"]:
+                return _blob_error(409, "LeaseIdMismatchWithLeaseOperation")
+            blob["lease"] = None
+            return Response(200, b"", _blob_headers())
+        if action == "break":
+            blob["lease"] = None
+            return Response(202, b"", {**_blob_headers(), "x-ms-lease-time": "0"})
+        return _blob_error(400, "InvalidHeaderValue")
+
+    # --- scoring ----------------------------------------------------------------------------------
+    def _score(self, req: Request) -> Response:
+        endpoint = req.host.split(".")[0]
+        key = next((k for k in self.store if k.endswith(f"/onlineendpoints/{endpoint}")), None)
+        if key is None:
+            return _error(404, "NotFound", "no such endpoint")
+        if req.headers.get("authorization") not in (f"Bearer {v}" for v in self.keys.values()):
+            return _error(401, "Unauthorized", "invalid key")
+        traffic = self.store[key]["properties"].get("traffic") or {}
+        target = req.headers.get("azureml-model-deployment") or next((d for d, p in traffic.items() if p), None)
+        if not target or f"{key}/deployments/{target.lower()}" not in self.store:
+            return _error(404, "NoDeployment", "no deployment takes traffic")
+        if self.config.scoring_status != 200:
+            return _error(self.config.scoring_status, "ScoringError", "the model failed to answer (injected)")
+        payload = json.loads(req.body)
+        messages = payload["input_data"]["input_string"]
+        return Response(200, {"output": f"(emulated {target}) you said: {messages[-1]['content'][:40]}"})
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _resource(self, req: Request, body: dict, *, state: str) -> dict:
+        props = dict(body.get("properties") or {})
+        props["provisioningState"] = state
+        res = {"id": req.path, "name": _tail(req.path), "type": _arm_type(req.path), "properties": props,
+               "systemData": {"createdAt": "2026-11-25T00:00:00Z", "createdBy": "tester@example.com",
+                              "createdByType": "User", "lastModifiedAt": "2026-11-25T00:00:00Z"}}
+        for extra in ("tags", "location", "identity", "sku", "kind"):
+            if extra in body:
+                res[extra] = body[extra]
+        if "/onlineendpoints/" in req.path.lower() or "/computes/" in req.path.lower():
+            res.setdefault("location", LOCATION)
+        return res
+
+    def _datastore(self, ws_key: str) -> dict:
+        ws_key = ws_key.split("/datastores")[0]
+        return {"id": f"{ws_key}/datastores/workspaceblobstore", "name": "workspaceblobstore",
+                "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+                "properties": {"datastoreType": "AzureBlob", "accountName": STORAGE_ACCOUNT,
+                               "containerName": "azureml-blobstore-test", "endpoint": "core.windows.net",
+                               "protocol": "https", "isDefault": True,
+                               "credentials": {"credentialsType": "AccountKey"}}}
+
+
+def _component_version(key: str) -> dict:
+    inputs = {name: {"type": "string", "optional": True} for name in (
+        "compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation", "precision",
+        "apply_lora", "lr_scheduler_type", "apply_deepspeed", "deepspeed_stage", "task_name")}
+    inputs.update({name: {"type": "integer", "optional": True} for name in (
+        "number_of_gpu_to_use_finetuning", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+        "gradient_accumulation_steps", "max_seq_length", "lora_r", "lora_alpha", "warmup_steps", "seed")})
+    inputs.update({name: {"type": "number", "optional": True} for name in ("learning_rate", "lora_dropout", "weight_decay")})
+    inputs.update({name: {"type": "uri_file", "optional": True} for name in
+                   ("train_file_path", "validation_file_path", "test_file_path")})
+    inputs["mlflow_model_path"] = {"type": "mlflow_model", "optional": True}
+    spec = {"name": "chat_completion_pipeline", "version": "0.0.82", "type": "pipeline",
+            "display_name": "Chat Completion Pipeline", "inputs": inputs,
+            "outputs": {"pytorch_model_folder": {"type": "uri_folder"}, "mlflow_model_folder": {"type": "mlflow_model"}},
+            "jobs": {}}
+    return {"id": "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82",
+            "name": "0.0.82", "type": "Microsoft.MachineLearningServices/registries/components/versions",
+            "properties": {"componentSpec": spec, "isAnonymous": False, "properties": {}, "tags": {}}}
+
+
+def _tail(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _sub(key: str) -> str:
+    return key.split("/")[2]
+
+
+def _arm_type(path: str) -> str:
+    parts = path.strip("/").split("/")
+    kinds = [parts[i] for i in range(6, len(parts), 2)]
+    return "Microsoft.MachineLearningServices/" + "/".join(kinds)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(status, {"error": {"code": code, "message": message}}, {"x-ms-error-code": code})
+
+
+def _blob_headers() -> dict[str, str]:
+    return {"x-ms-request-id": uuid.uuid4().hex, "x-ms-version": "2025-01-05", "Date": formatdate(usegmt=True),
+            "ETag": '"0x8D' + uuid.uuid4().hex[:12].upper() + '"', "Last-Modified": formatdate(usegmt=True)}
+
+
+def _blob_error(status: int, code: str) -> Response:
+    body = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{code}</Message></Error>'
+    return Response(status, body.encode(), {**_blob_headers(), "x-ms-error-code": code, "Content-Type": "application/xml"})
+
+
+E = AzureEmulator
+ROUTES: list[tuple[str, str, Callable]] = [
+    ("GET", WS, E.workspace),
+    ("GET", WS + r"/computes/[^/]+", E.get),
+    ("PUT", WS + r"/computes/[^/]+", E.put_lro),
+    ("DELETE", WS + r"/computes/[^/]+", E.delete_lro),
+    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/vmsizes",
+     E.vm_sizes),
+    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
+            r"mfeoperationsstatus/(?P<op>[^/]+)", E.operation),
+    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
+            r"mfeoperationresults/(?P<op>[^/]+)", E.operation_result),
+    ("GET", WS + r"/datastores", E.datastores),
+    ("GET", WS + r"/datastores/[^/]+", E.datastore),
+    ("POST", WS + r"/datastores/[^/]+/listsecrets", E.datastore_secrets),
+    ("GET", WS + r"/(data|models|components|environments)/[^/]+/versions", E.list),
+    ("GET", WS + r"/(data|models|components|environments)/[^/]+(/versions/[^/]+)?", E.get),
+    ("PUT", WS + r"/(data|models|components|environments)/[^/]+(/versions/[^/]+)?", E.put),
+    ("GET", WS + r"/jobs", E.list),
+    ("GET", WS + r"/jobs/[^/]+", E.get),
+    ("PUT", WS + r"/jobs/[^/]+", E.put),
+    ("POST", WS + r"/jobs/[^/]+/cancel", E.job_cancel),
+    ("GET", WS + r"/onlineendpoints/[^/]+", E.get),
+    ("PUT", WS + r"/onlineendpoints/[^/]+", E.put_lro),
+    ("DELETE", WS + r"/onlineendpoints/[^/]+", E.delete_lro),
+    ("POST", WS + r"/onlineendpoints/[^/]+/listkeys", E.list_keys),
+    ("GET", WS + r"/onlineendpoints/[^/]+/deployments", E.list),
+    ("GET", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+", E.get),
+    ("PUT", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+", E.put_lro),
+    ("DELETE", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+", E.delete_lro),
+    ("POST", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+/getlogs", E.get_logs),
+    ("GET", r"/registrymanagement/v1\.0/registries/(?P<reg>[^/]+)/discovery", E.discovery),
+    ("GET", REG + r"/(models|components)/[^/]+(/versions/[^/]+)?", E.get),
+    ("GET", REG + r"/(models|components)/[^/]+/versions", E.list),
+]

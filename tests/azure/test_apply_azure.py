@@ -1,0 +1,264 @@
+"""orchestrate apply/status/destroy/invoke on target azureml: the real azure-ai-ml SDK, unmodified,
+doing its real HTTPS requests against the emulator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.azure.emulator import AzureEmulator
+
+
+def _kinds(em: AzureEmulator) -> dict[str, int]:
+    """How many of each resource the emulator holds (versions and deployments included)."""
+    return {kind: len([k for k in em.resources(kind) if "/workspaces/" in k])
+            for kind in ("jobs", "versions", "onlineendpoints", "deployments", "computes")}
+
+
+def _tags(res: dict) -> dict:
+    """ARM resources carry tags at the top; assets and jobs in properties.tags (their wire format)."""
+    return res.get("tags") or res["properties"].get("tags") or {}
+
+
+def _mutated(em: AzureEmulator, since: int) -> list[str]:
+    """'METHOD kind/name' of every create/update/delete since request number `since`."""
+    out = []
+    for r in em.mutations(since):
+        path = r.path.split("?")[0]
+        m = re.search(r"/(computes|data|models|jobs|onlineEndpoints)/([^/]+)(/versions/[^/]+|/deployments/[^/]+)?$", path)
+        out.append(f"{r.method} {m.group(1)}{m.group(3) or ''}" if m else f"{r.method} {r.host.split('.')[0]}{path}")
+    return out
+
+
+def test_fresh_apply_creates_everything_and_answers(emulator, azure_spec, orchestrate, tmp_path):
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Apply complete: 9 to create" in out
+    assert "answer: (emulated demo) you said:" in out
+    # The job ran the registry component with the spec's parameters and the uploaded data.
+    (job,) = emulator.resources("jobs").values()
+    node = job["properties"]["jobs"]["finetune"]
+    assert node["componentId"].startswith("azureml://registries/azureml/components/chat_completion_pipeline")
+    assert node["inputs"]["learning_rate"]["value"] in ("5e-06", 5e-06)
+    assert node["inputs"]["number_of_gpu_to_use_finetuning"]["value"] in ("1", 1)  # from vmSizes (auto)
+    assert _tags(job)["orchestrate.run"] == "phi3-ultrachat"
+    # Every resource carries the run's tags.
+    for kind in ("onlineendpoints", "deployments", "computes"):
+        for res in emulator.resources(kind).values():
+            assert _tags(res)["orchestrate.run"] == "phi3-ultrachat", (kind, res)
+    model = next(v for k, v in emulator.resources("versions").items() if "/models/phi3-ultrachat/" in k)
+    assert model["properties"]["modelUri"].startswith("azureml://jobs/phi3-ultrachat-ft-")
+    endpoint = next(iter(emulator.resources("onlineendpoints").values()))
+    assert endpoint["properties"]["traffic"] == {"demo": 100}
+    assert endpoint["properties"]["authMode"].lower() == "key"
+    deployment = next(iter(emulator.resources("deployments").values()))
+    assert deployment["properties"]["livenessProbe"]["initialDelay"] == "PT10M"  # 600 s from the spec
+    assert deployment["sku"]["capacity"] == 1
+    # The endpoint key never leaves memory: not in the output, not in any state file.
+    for key in emulator.keys.values():
+        assert key not in out
+        for file in (tmp_path / "state").rglob("*"):
+            if file.is_file():
+                assert key not in file.read_text(errors="replace"), file
+
+
+def test_second_apply_makes_no_create_or_update_call(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    before = len(emulator.requests)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "No changes: every stage is up to date." in result.output
+    assert _mutated(emulator, before) == []
+    assert "resolves to Phi-3-mini-4k-instruct version 15" in result.output  # plan pins latest
+
+
+def test_second_apply_from_a_fresh_clone_reads_state_from_azure_tags(emulator, azure_spec, orchestrate, tmp_path):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    import shutil
+
+    shutil.rmtree(tmp_path / "state")  # another machine: no local cache at all
+    before = len(emulator.requests)
+    result = orchestrate("plan", azure_spec, "-o", "json")
+    plan = json.loads(result.output)
+    actions = {s["name"]: s["action"] for s in plan["stages"]}
+    # Only what has no Azure resource of its own (the model resolution, the smoke test) reruns.
+    assert {k for k, v in actions.items() if v != "skip"} == {"model", "smoke_test"}, actions
+    assert _mutated(emulator, before) == []
+
+
+def test_changing_a_finetune_parameter_reruns_finetune_and_what_follows(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    azure_spec.write_text(azure_spec.read_text().replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5"))
+    plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
+    actions = {s["name"]: (s["action"], s["reason"]) for s in plan["stages"]}
+    assert actions["finetune"] == ("replace", "changed: learning_rate")
+    assert {k for k, (a, _) in actions.items() if a != "skip"} == {"finetune", "register", "deployment", "smoke_test"}
+    before = len(emulator.requests)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert sorted(_mutated(emulator, before)) == ["PUT jobs", "PUT models/versions/" + _short_version(emulator, 2),
+                                                  "PUT onlineEndpoints/deployments/demo"]
+    assert _kinds(emulator)["jobs"] == 2
+
+
+def _short_version(em: AzureEmulator, nth: int) -> str:
+    keys = [k for k in em.resources("versions") if "/models/phi3-ultrachat/" in k]
+    return keys[nth - 1].rsplit("/", 1)[1]
+
+
+def test_changing_instance_count_updates_only_the_deployment(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    azure_spec.write_text(azure_spec.read_text().replace("instance_count: 1", "instance_count: 2"))
+    before = len(emulator.requests)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert _mutated(emulator, before) == ["PUT onlineEndpoints/deployments/demo"]
+    assert next(iter(emulator.resources("deployments").values()))["sku"]["capacity"] == 2
+
+
+def test_status_shows_drift_and_the_scoring_uri_never_the_key(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    next(iter(emulator.resources("deployments").values()))["sku"]["capacity"] = 3  # changed by hand in the portal
+    result = orchestrate("status", azure_spec, "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["stage"]: r for r in json.loads(result.output)["stages"]}
+    assert rows["deployment"]["drift"] == "drift: instance_count is 3 on Azure, 1 in the spec"
+    assert rows["deployment"]["scoring_uri"] == "https://ultrachat-completion.eastus.inference.ml.azure.com/score"
+    assert rows["finetune"]["state"] == "present" and rows["finetune"]["drift"] == ""
+    assert not any(k in result.output for k in emulator.keys.values())
+
+
+def test_invoke_answers_without_showing_the_key(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    result = orchestrate("invoke", azure_spec, "-m", "hello there")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "(emulated demo) you said: hello there"
+
+
+def test_transient_storms_are_retried(emulator, azure_spec, orchestrate):
+    fast = {"x-ms-retry-after-ms": "1"}
+    throttled = emulator.fail("PUT", r"/jobs/", 429, times=4, code="TooManyRequests", headers=fast)
+    flaky = emulator.fail("GET", r"/onlineEndpoints/[^/]+$", 500, times=3, headers=fast)
+    busy = emulator.fail("PUT", r"/deployments/demo$", 409, times=2, code="Conflict", headers=fast)
+    dropped = emulator.fail("GET", r"/computes/", 0, times=2, drop=True)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert (throttled.hits, flaky.hits, busy.hits, dropped.hits) == (4, 3, 2, 2)
+    assert _kinds(emulator) == {"jobs": 1, "versions": 3, "onlineendpoints": 1, "deployments": 1, "computes": 1}
+
+
+def test_permanent_errors_fail_fast_with_azure_code(emulator, azure_spec, orchestrate):
+    bad = emulator.fail("PUT", r"/jobs/", 400, times=-1, code="UserError")
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert bad.hits == 1  # not retried
+    assert "error: submit job phi3-ultrachat-ft-" in result.output and "400 UserError: injected 400 UserError" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_retries_are_bounded(emulator, azure_spec, orchestrate):
+    storm = emulator.fail("PUT", r"/models/", 503, times=-1, code="ServiceUnavailable", headers={"x-ms-retry-after-ms": "1"})
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "(after 6 attempts)" in result.output and "ServiceUnavailable" in result.output
+    assert storm.hits < 100  # azure-core's own retries times ours, and then it stops
+
+
+def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emulator, azure_spec, orchestrate):
+    emulator.config.job_outcome = "Failed"
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert re.search(r"fine-tune job phi3-ultrachat-ft-\w+ Failed.*logs: https://ml.azure.com/runs/", result.output)
+    assert not [k for k in emulator.resources("versions") if "/models/phi3-ultrachat/" in k]  # nothing registered
+    plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
+    assert {s["name"]: s["action"] for s in plan["stages"]}["finetune"] == "create"
+    emulator.config.job_outcome = "Completed"
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert sorted(k.rsplit("/", 1)[1][-2:] for k in emulator.resources("jobs")) == ["-2", sorted(
+        k.rsplit("/", 1)[1] for k in emulator.resources("jobs"))[0][-2:]]
+
+
+def test_failed_deployment_rolls_traffic_back(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    azure_spec.write_text(azure_spec.read_text().replace("instance_count: 1", "instance_count: 2"))
+    emulator.config.deployment_outcome = "Failed"
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "deployment ultrachat-completion/demo failed" in result.output
+    assert "traffic to demo rolled back to 0%" in result.output
+    assert "liveness probe failed" in result.output  # the deployment's log lines
+    endpoint = next(iter(emulator.resources("onlineendpoints").values()))
+    assert endpoint["properties"]["traffic"].get("demo", 0) == 0
+
+
+def test_failed_smoke_test_rolls_traffic_back(emulator, azure_spec, orchestrate):
+    emulator.config.scoring_status = 500
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "smoke test failed: HTTP 500" in result.output and "traffic to demo rolled back to 0%" in result.output
+    endpoint = next(iter(emulator.resources("onlineendpoints").values()))
+    assert endpoint["properties"]["traffic"].get("demo", 0) == 0
+
+
+def test_compute_sku_outside_the_models_allow_list_fails_before_anything_billable(emulator, azure_spec, orchestrate):
+    azure_spec.write_text(azure_spec.read_text().replace("sku: Standard_NC24ads_A100_v4", "sku: Standard_NC24s_v3"))
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "compute.sku Standard_NC24s_v3 is not in Phi-3-mini-4k-instruct's finetune_compute_allow_list" in result.output
+    assert not [m for m in _mutated(emulator, 0) if not m.startswith(("PUT data", "PUT wsstorage01"))]
+
+
+def test_endpoint_of_another_run_is_refused_and_left_alone(emulator, azure_spec, orchestrate):
+    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
+         "microsoft.machinelearningservices/workspaces/ws-llm"
+    emulator.store[f"{ws}/onlineendpoints/ultrachat-completion"] = {
+        "id": f"{ws}/onlineEndpoints/ultrachat-completion", "name": "ultrachat-completion", "location": "eastus",
+        "tags": {"owner": "another team"}, "identity": {"type": "SystemAssigned"},
+        "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}}}
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "endpoint ultrachat-completion exists and was not created by run phi3-ultrachat" in result.output
+    assert "PUT onlineEndpoints" not in _mutated(emulator, 0) and "PUT jobs" not in _mutated(emulator, 0)
+
+
+def test_destroy_removes_exactly_what_the_run_created(emulator, azure_spec, orchestrate):
+    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
+         "microsoft.machinelearningservices/workspaces/ws-llm"
+    foreign = f"{ws}/onlineendpoints/someone-elses"
+    emulator.store[foreign] = {"id": foreign, "name": "someone-elses", "location": "eastus", "tags": {},
+                               "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}}}
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    before = len(emulator.requests)
+    result = orchestrate("destroy", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert list(emulator.resources("onlineendpoints")) == [foreign]
+    assert emulator.resources("deployments") == {} and emulator.resources("computes") == {}
+    archived = {k.split("/")[-3]: v["properties"].get("isArchived") for k, v in emulator.resources("versions").items()
+                if "/workspaces/" in k}
+    assert archived == {"phi3-ultrachat-test": True, "phi3-ultrachat-train": True, "phi3-ultrachat": True}
+    assert all(m.split()[0] in ("DELETE", "PUT") for m in _mutated(emulator, before))
+    again = orchestrate("destroy", azure_spec, "-y")
+    assert again.exit_code == 0 and "Nothing to destroy." in again.output, again.output
+
+
+def test_authentication_failure_is_one_line(emulator, azure_spec, orchestrate, tmp_path, monkeypatch):
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "az").write_text("#!/bin/sh\necho 'ERROR: Please run az login to setup account.' >&2\nexit 1\n")
+    (broken / "az").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken}:{monkeypatch.__dict__.get('_x', '')}/usr/bin:/bin")
+    result = orchestrate("plan", azure_spec)
+    assert result.exit_code == 1
+    assert "authentication failed with credential cli" in result.output and "az login" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_plan_offline_makes_no_request(emulator, azure_spec, orchestrate):
+    result = orchestrate("plan", azure_spec, "--offline")
+    assert result.exit_code == 0 and "9 to create" in result.output
+    assert emulator.requests == []

@@ -1,0 +1,109 @@
+"""A killed apply is resumed by the next one with nothing created twice; the run lock on Azure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+
+import pytest
+
+from tests.azure.conftest import spawn
+from tests.azure.test_apply_azure import _kinds, _mutated
+
+EXPECTED = {"jobs": 1, "versions": 3, "onlineendpoints": 1, "deployments": 1, "computes": 1}
+
+
+def _kill_on(emulator, method: str, pattern: str, nth: int = 1) -> dict:
+    box: dict = {}
+
+    def kill(request) -> None:
+        os.kill(box["proc"].pid, signal.SIGKILL)
+        box["killed_at"] = f"{method} {request.path}"
+
+    emulator.on(method, pattern, kill, nth=nth)
+    return box
+
+
+@pytest.mark.parametrize("method,pattern,nth", [
+    ("PUT", r"/data/[^/]+/versions/", 1),          # data: uploading
+    ("PUT", r"/computes/", 1),                      # compute: creating
+    ("PUT", r"/jobs/", 1),                          # finetune: submitting
+    ("PUT", r"/models/[^/]+/versions/", 1),         # register
+    ("PUT", r"/deployments/demo$", 1),              # deployment: creating
+    ("POST", r"/score$", 1),                        # smoke test
+], ids=["data", "compute", "job-submit", "register", "deployment", "smoke"])
+def test_kill_at_any_stage_then_apply_completes_without_duplicates(emulator, azure_spec, orchestrate,
+                                                                  method, pattern, nth):
+    box = _kill_on(emulator, method, pattern, nth)
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    result = orchestrate("apply", azure_spec, "-y")  # same machine: the dead apply's lease is broken
+    assert result.exit_code == 0, result.output
+    assert _kinds(emulator) == EXPECTED, box["killed_at"]
+    assert sum(1 for m in _mutated(emulator, 0) if m == "PUT jobs") == 1
+
+
+def test_kill_while_the_job_runs_reattaches_instead_of_resubmitting(emulator, azure_spec, orchestrate, monkeypatch):
+    emulator.config.job_ticks = 40
+    box = _kill_on(emulator, "GET", r"/jobs/phi3-ultrachat-ft-", nth=4)  # 1 observe + polls of a running job
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    assert box["proc"].wait(timeout=120) == -signal.SIGKILL
+    (job,) = emulator.resources("jobs").values()
+    assert job["properties"]["status"] not in ("Completed", "Failed")
+    plan = orchestrate("plan", azure_spec)
+    assert "apply re-attaches to it (nothing is resubmitted)" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "re-attaching to job phi3-ultrachat-ft-" in result.output
+    assert [m for m in _mutated(emulator, 0) if m == "PUT jobs"] == ["PUT jobs"]
+    assert _kinds(emulator) == EXPECTED
+
+
+def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, orchestrate):
+    emulator.config.job_ticks = 30
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    paths = [f"{r.method} {r.path.split('?')[0]}" for r in emulator.requests]
+    endpoint_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and p.endswith("/onlineEndpoints/ultrachat-completion"))
+    job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi3-ultrachat-ft-" in p]
+    assert job_polls[1] < endpoint_put < job_polls[-1]
+
+
+def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:
+    from tests.azure.emulator import STORAGE_ACCOUNT
+
+    emulator.blobs[(STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi3-ultrachat")] = {
+        "data": b"", "metadata": {"holder": holder, "host": host, "pid": str(pid)},
+        "lease": {"id": str(uuid.uuid4()), "expires": time.time() + 60, "duration": 60}}
+
+
+def test_a_lock_held_elsewhere_is_refused_naming_the_holder_until_force_unlock(emulator, azure_spec, orchestrate):
+    _hold_lock(emulator, "alice@build-agent-7 pid 4242 since 2026-11-25T09:00:00", "build-agent-7", 4242)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "run phi3-ultrachat is locked on Azure by alice@build-agent-7 pid 4242" in result.output
+    assert "--force-unlock" in result.output
+    assert _mutated(emulator, 0) == []
+    result = orchestrate("apply", azure_spec, "-y", "--force-unlock")
+    assert result.exit_code == 0, result.output
+
+
+def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchestrate, tmp_path, monkeypatch):
+    emulator.config.seconds["job"] = 3.0  # the first apply holds the lock for a few seconds
+    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0.2")
+    first = spawn("apply", azure_spec, "-y")
+    lock_key = next  # noqa: F841 - readability of the wait below
+    deadline = time.time() + 60
+    while not any(b.get("lease") for k, b in emulator.blobs.items() if k[-1] == "orchestrate/locks/phi3-ultrachat"):
+        assert time.time() < deadline and first.poll() is None, first.stderr.read() if first.poll() is not None else ""
+        time.sleep(0.05)
+    # A second machine: its own local state, the same Azure workspace.
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "other-machine"))
+    second = spawn("apply", azure_spec, "-y")
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 1, err[-2000:]
+    assert f"is locked on Azure by" in err and f"@{socket.gethostname()} pid {first.pid}" in err
+    assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
+    assert _kinds(emulator) == EXPECTED
