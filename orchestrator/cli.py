@@ -194,7 +194,10 @@ def _observe_if_possible(the_spec, credential: str | None = None, offline: bool 
 
     if offline:
         return None
-    return get_target(the_spec, credential).observe()
+    try:
+        return get_target(the_spec, credential).observe()
+    except OrchestrateError as exc:
+        raise OrchestrateError(f"{exc}\n(`orchestrate plan --offline` plans without reading the target)") from None
 
 
 def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str,

@@ -19,6 +19,7 @@ from orchestrator.stages import STAGES
 FORMAT_VERSION = 1
 
 CREATE, UPDATE, REPLACE, DELETE, SKIP = "create", "update", "replace", "delete", "skip"
+TORN_DOWN = ("endpoint", "deployment", "traffic", "smoke_test")  # what the teardown stage removes
 ACTIONS = (CREATE, UPDATE, REPLACE, DELETE, SKIP)
 
 
@@ -110,12 +111,18 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
     """The apply plan. `observed` None means no target was asked: every stage is to create."""
     prints = fingerprints(spec)
     planned: dict[str, PlannedStage] = {}
+    torn = (observed or {}).get("teardown")
+    torn_down = torn is not None and torn.exists and torn.fingerprint == prints.get("teardown")
     for stage in STAGES:
         if not stage.applies(spec):
             continue
         seen = observed.get(stage.name) if observed is not None else None
         inputs = stage.inputs(spec)
-        action, reason, changed = _decide(stage, inputs, prints[stage.name], seen, planned, observed is not None)
+        if torn_down and stage.name in TORN_DOWN:
+            # The spec asks for the endpoint to go once its smoke test passed, and it went: that is done.
+            action, reason, changed = SKIP, "torn down after its smoke test passed (teardown is up to date)", ()
+        else:
+            action, reason, changed = _decide(stage, inputs, prints[stage.name], seen, planned, observed is not None)
         planned[stage.name] = PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
                                            stage.depends_on, inputs, changed)
     return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned.values()),

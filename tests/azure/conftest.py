@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.azure import fake_az
 from tests.azure.emulator import AzureEmulator
 from tests.conftest import ROOT, SPECS
 
@@ -26,21 +25,11 @@ SUBSCRIPTION = "00000000-0000-0000-0000-00000000aaaa"
 @pytest.fixture
 def emulator(tmp_path, monkeypatch):
     em = AzureEmulator(tmp_path / "emulator").start()
-    bin_dir = fake_az.install(tmp_path / "bin", SUBSCRIPTION)
-    for name in ("HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, em.url)
-    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
-                 "AZURE_CLIENT_SECRET", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"):
+    values, unset = em.environment(tmp_path, SUBSCRIPTION)
+    for name in unset:  # monkeypatch restores them, AZUREML_CURRENT_CLOUD included
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(em.ca_file))
-    monkeypatch.setenv("SSL_CERT_FILE", str(em.ca_file))
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("AZUREML_RUN_POLLING_INTERVAL_MIN", "0")
-    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0")
-    monkeypatch.setenv("ORCHESTRATE_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "state"))
-    # MLClient writes AZUREML_CURRENT_CLOUD into os.environ: monkeypatch restores the original.
-    monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
     yield em
     em.stop()
     assert em.refused == [], f"requests left loopback for {em.refused}"
@@ -48,13 +37,17 @@ def emulator(tmp_path, monkeypatch):
 
 @pytest.fixture
 def azure_spec(tmp_path) -> Path:
+    return write_azure_spec(tmp_path)
+
+
+def write_azure_spec(folder: Path) -> Path:
     """The reference spec, authenticated with `cli`, on the bundled chat data instead of the Hub."""
     text = (SPECS / "phi3-ultrachat.yaml").read_text()
     text = text.replace("${env:AZURE_SUBSCRIPTION_ID}", SUBSCRIPTION).replace("credential: default", "credential: cli")
     text = text.replace("source: HuggingFaceH4/ultrachat_200k", f"source: {SPECS / 'data' / 'quickstart-chat'}")
     text = text.replace("train: {from: train_sft, percent: 5}", "train: {from: train, percent: 10}")
     text = text.replace("test: {from: test_sft, percent: 5}", "test: {from: test, percent: 20}")
-    path = tmp_path / "phi3-azure.yaml"
+    path = folder / "phi3-azure.yaml"
     path.write_text(text)
     return path
 

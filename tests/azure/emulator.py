@@ -125,6 +125,23 @@ class AzureEmulator:
     def refused(self) -> list[str]:
         return self.server.refused
 
+    def environment(self, folder: Path, subscription: str) -> tuple[dict[str, str], list[str]]:
+        """(variables to set, variables to unset) that route a process's Azure traffic here: the proxy,
+        the test CA, a fake `az` first on PATH, and fast polling. MLClient writes AZUREML_CURRENT_CLOUD
+        into os.environ, so it is unset here and must be restored by the caller."""
+        import os
+
+        from tests.azure import fake_az
+
+        bin_dir = fake_az.install(folder / "bin", subscription)
+        values = {"HTTPS_PROXY": self.url, "https_proxy": self.url, "REQUESTS_CA_BUNDLE": str(self.ca_file),
+                  "SSL_CERT_FILE": str(self.ca_file), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                  "AZUREML_RUN_POLLING_INTERVAL_MIN": "0", "ORCHESTRATE_POLL_SECONDS": "0",
+                  "ORCHESTRATE_RETRY_BASE_SECONDS": "0.01", "ORCHESTRATE_STATE_DIR": str(folder / "state")}
+        unset = ["NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                 "AZURE_CLIENT_SECRET", "IDENTITY_ENDPOINT", "MSI_ENDPOINT", "AZUREML_CURRENT_CLOUD"]
+        return values, unset
+
     # --- test controls ----------------------------------------------------------------------------
     def fail(self, method: str, pattern: str, status: int = 500, *, times: int = 1, code: str = "InternalServerError",
              headers: dict | None = None, drop: bool = False) -> Fault:
@@ -177,6 +194,10 @@ class AzureEmulator:
             return self._blob(req)
         if host.endswith(".inference.ml.azure.com"):
             return self._score(req)
+        if path == "/discovery":  # the workspace's service map: public, like Azure's
+            base = f"https://{LOCATION}.api.azureml.ms"
+            return Response(200, {k: base for k in ("api", "catalog", "experimentation", "gallery", "history",
+                                                     "hyperdrive", "labeling", "modelmanagement", "pipelines", "studio")})
         if req.headers.get("authorization", "").split(" ")[0].lower() != "bearer":
             return _error(401, "AuthenticationFailed", "no bearer token")
         for method, pattern, fn in ROUTES:
@@ -269,7 +290,7 @@ class AzureEmulator:
             if not created:
                 return Response(200, self.store[key])  # a job, once submitted, is not changed by a PUT
             res["properties"]["status"] = "NotStarted"
-            res["properties"]["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{_tail(key)}"}}
+            res["properties"]["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{_tail(key)}?wsid={key.split('/jobs/')[0]}"}}
             self.jobs_started[key] = {"ticks": 0, "since": time.monotonic(), "outcome": self.config.job_outcome}
         self.store[key] = res
         if "/models/" in key and "/versions/" in key:
@@ -357,6 +378,19 @@ class AzureEmulator:
         if job:
             job["properties"]["status"] = "Canceled"
         return Response(202)
+
+    def run_children(self, req: Request, run: str, **_) -> Response:
+        """Run history: the steps of a pipeline job (the failing one named, as Azure does)."""
+        job = next((v for k, v in self.store.items() if k.endswith(f"/jobs/{run.lower()}")), None)
+        if job is None:
+            return _error(404, "RunNotFound", f"run {run} not found")
+        failed = job["properties"]["status"] == "Failed"
+        steps = [("model_import", "Completed"), ("preprocess", "Completed"), ("finetune", "Failed" if failed else
+                 job["properties"]["status"])]
+        runs = [{"runId": f"{run}_{name}", "parentRunId": run, "rootRunId": run, "displayName": f"chat_completion_{name}",
+                 "status": status, "runType": "azureml.StepRun", "experimentId": uuid.uuid4().hex,
+                 "properties": {}, "tags": {}} for name, status in steps]
+        return Response(200, {"value": runs, "nextLink": None})
 
     # --- registry ---------------------------------------------------------------------------------
     def discovery(self, req: Request, reg: str) -> Response:
@@ -611,6 +645,7 @@ ROUTES: list[tuple[str, str, Callable]] = [
     ("PUT", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+", E.put_lro),
     ("DELETE", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+", E.delete_lro),
     ("POST", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+/getlogs", E.get_logs),
+    ("GET", r"/history/v1\.0" + WS + r"(/experiments/[^/]+)?/runs/(?P<run>[^/]+)/children", E.run_children),
     ("GET", r"/registrymanagement/v1\.0/registries/(?P<reg>[^/]+)/discovery", E.discovery),
     ("GET", REG + r"/(models|components)/[^/]+(/versions/[^/]+)?", E.get),
     ("GET", REG + r"/(models|components)/[^/]+/versions", E.list),

@@ -172,7 +172,8 @@ def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emu
     emulator.config.job_outcome = "Failed"
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert re.search(r"fine-tune job phi3-ultrachat-ft-\w+ Failed.*logs: https://ml.azure.com/runs/", result.output)
+    assert re.search(r"fine-tune job phi3-ultrachat-ft-\w+ Failed at step chat_completion_finetune; "
+                     r"logs: https://ml.azure.com/runs/phi3-ultrachat-ft-\w+\?wsid=", result.output), result.output
     assert not [k for k in emulator.resources("versions") if "/models/phi3-ultrachat/" in k]  # nothing registered
     plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
     assert {s["name"]: s["action"] for s in plan["stages"]}["finetune"] == "create"
@@ -251,14 +252,76 @@ def test_authentication_failure_is_one_line(emulator, azure_spec, orchestrate, t
     broken.mkdir()
     (broken / "az").write_text("#!/bin/sh\necho 'ERROR: Please run az login to setup account.' >&2\nexit 1\n")
     (broken / "az").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{broken}:{monkeypatch.__dict__.get('_x', '')}/usr/bin:/bin")
+    monkeypatch.setenv("PATH", f"{broken}:/usr/bin:/bin")
     result = orchestrate("plan", azure_spec)
     assert result.exit_code == 1
     assert "authentication failed with credential cli" in result.output and "az login" in result.output
+    assert "plan --offline" in result.output
     assert "Traceback" not in result.output
+    assert emulator.mutations() == []
 
 
 def test_plan_offline_makes_no_request(emulator, azure_spec, orchestrate):
     result = orchestrate("plan", azure_spec, "--offline")
     assert result.exit_code == 0 and "9 to create" in result.output
     assert emulator.requests == []
+
+
+def test_teardown_after_the_smoke_test_stays_done(emulator, azure_spec, orchestrate):
+    azure_spec.write_text(azure_spec.read_text().replace("after_smoke_test: false", "after_smoke_test: true"))
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "answer: (emulated demo)" in result.output
+    assert emulator.resources("onlineendpoints") == {} and emulator.resources("deployments") == {}
+    before = len(emulator.requests)
+    again = orchestrate("apply", azure_spec, "-y")
+    assert again.exit_code == 0 and "No changes" in again.output, again.output
+    assert "torn down after its smoke test passed" in again.output
+    assert _mutated(emulator, before) == []
+
+
+def test_deployment_sku_outside_the_inference_allow_list_is_refused(emulator, azure_spec, orchestrate):
+    azure_spec.write_text(azure_spec.read_text().replace("sku: Standard_NC6s_v3", "sku: Standard_NC4as_T4_v3"))
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "deployment.sku Standard_NC4as_T4_v3 is not in Phi-3-mini-4k-instruct's inference_compute_allow_list" \
+        in result.output
+
+
+def test_a_failed_cluster_is_reported_not_used(emulator, azure_spec, orchestrate):
+    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
+         "microsoft.machinelearningservices/workspaces/ws-llm"
+    emulator.store[f"{ws}/computes/gpu-a100"] = {
+        "id": f"{ws}/computes/gpu-a100", "name": "gpu-a100", "location": "eastus",
+        "properties": {"computeType": "AmlCompute", "provisioningState": "Failed", "properties": {
+            "vmSize": "Standard_NC24ads_A100_v4", "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 1}}}}
+    plan = orchestrate("plan", azure_spec)
+    assert "cluster gpu-a100 is in state Failed" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "compute cluster gpu-a100 is in provisioning state Failed" in result.output
+    assert "PUT jobs" not in _mutated(emulator, 0)
+
+
+def test_apply_json_is_pure_ndjson_on_stdout(emulator, azure_spec):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    result = CliRunner().invoke(cli, ["apply", str(azure_spec), "-y", "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON: no SDK dots
+    finished = [e["stage"] for e in events if e["event"] == "finished"]
+    assert finished == ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "traffic",
+                        "smoke_test"]
+
+
+def test_workspace_from_a_config_file(emulator, azure_spec, orchestrate, tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "subscription_id": "00000000-0000-0000-0000-00000000aaaa", "resource_group": "rg-llm", "workspace_name": "ws-llm"}))
+    text = azure_spec.read_text()
+    text = re.sub(r"  subscription_id: .*\n  resource_group: .*\n  name: .*\n", "  config_file: config.json\n", text)
+    azure_spec.write_text(text)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "/workspaces/ws-llm/onlineendpoints/ultrachat-completion" in next(iter(emulator.resources("onlineendpoints")))

@@ -9,6 +9,7 @@ not retry (409 Conflict, errors of long-running operations) and the last word on
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import random
 import sys
@@ -39,12 +40,13 @@ _saved_stdout = None
 
 @contextlib.contextmanager
 def quiet_sdk():
-    """While any SDK call runs (in any thread), sys.stdout is stderr: azure-ai-ml prints polling dots
-    to stdout, which is for data. Reference-counted, so overlapping calls in threads are safe."""
+    """While any SDK call runs (in any thread), sys.stdout goes nowhere: azure-ai-ml prints polling
+    dots to stdout, which is for data (our own events hold the real streams). Reference-counted, so
+    overlapping calls in threads are safe."""
     global _quiet_depth, _saved_stdout
     with _quiet_lock:
         if _quiet_depth == 0:
-            _saved_stdout, sys.stdout = sys.stdout, sys.stderr
+            _saved_stdout, sys.stdout = sys.stdout, io.StringIO()
         _quiet_depth += 1
     try:
         yield

@@ -61,7 +61,12 @@ def auth_error(kind: str, exc: Exception) -> OrchestrateError:
 
 def workspace_client(spec: RunSpec, cred):
     """MLClient for the spec's workspace: from config_file, or from the three ids."""
+    import logging
+
     from azure.ai.ml import MLClient
+
+    # The SDK logs "Check: endpoint ... exists" at INFO on its own stderr handler; our events say it.
+    logging.getLogger("azure.ai.ml.operations._online_deployment_operations").setLevel(logging.WARNING)
 
     ws = spec.workspace
     if ws is None:

@@ -13,12 +13,13 @@ One function per stage behind a name -> function table, as in the local target.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import io
 import os
 import threading
 import time
 from concurrent.futures import Future
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable
 
@@ -365,7 +366,8 @@ def _run_data(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
             asset = Data(name=name, version=version, type="uri_file", path=info["path"],
                          description=f"{role} split of {t.spec.dataset.source} for run {t.spec.name}",
                          tags={**entities.tags(t.spec, "data", planned.fingerprint), "orchestrate.sha256": content})
-            t._azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
+            with contextlib.redirect_stderr(io.StringIO()):  # the SDK prints a colour reset after uploads
+                t._azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
             events.emit("progress", "data", message=f"uploaded {role}.jsonl as {name}:{version}")
         versions[role] = version
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))
@@ -497,12 +499,10 @@ def _failed_step(t: AzureMLTarget, name: str) -> str:
     """' at step X: message' for the first failed child job, when Azure lists them."""
     try:
         children = t._azure("list the job's steps", lambda: list(t.ml.jobs.list(parent_job_name=name)))
+        failed = next((c for c in children if c is not None and _state(c.status) == "Failed"), None)
     except Exception:  # the step is a courtesy; the failure and its log URL stand without it
         return ""
-    for child in children:
-        if _state(child.status) == "Failed":
-            return f" at step {child.display_name or child.name}"
-    return ""
+    return f" at step {failed.display_name or failed.name}" if failed is not None else ""
 
 
 def _studio_url(job) -> str:
