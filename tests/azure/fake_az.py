@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 import sys
 from pathlib import Path

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import pytest
 
 from tests.azure.emulator import AzureEmulator
 
@@ -325,3 +323,16 @@ def test_workspace_from_a_config_file(emulator, azure_spec, orchestrate, tmp_pat
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
     assert "/workspaces/ws-llm/onlineendpoints/ultrachat-completion" in next(iter(emulator.resources("onlineendpoints")))
+
+
+def test_a_saved_plan_applies_only_while_azure_is_as_it_was(emulator, azure_spec, orchestrate, tmp_path):
+    saved = tmp_path / "plan.json"
+    assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0
+    result = orchestrate("apply", saved)
+    assert result.exit_code == 0, result.output
+    assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0  # everything up to date
+    for key in list(emulator.resources("deployments")):  # someone deletes the deployment meanwhile
+        del emulator.store[key]
+    result = orchestrate("apply", saved)
+    assert result.exit_code == 1
+    assert "the target's state changed since the plan was saved" in result.output

@@ -91,10 +91,9 @@ def test_a_lock_held_elsewhere_is_refused_naming_the_holder_until_force_unlock(e
 
 
 def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchestrate, tmp_path, monkeypatch):
-    emulator.config.seconds["job"] = 3.0  # the first apply holds the lock for a few seconds
+    emulator.config.seconds["job"] = 6.0  # the first apply holds the lock for several seconds
     monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0.2")
     first = spawn("apply", azure_spec, "-y")
-    lock_key = next  # noqa: F841 - readability of the wait below
     deadline = time.time() + 60
     while not any(b.get("lease") for k, b in emulator.blobs.items() if k[-1] == "orchestrate/locks/phi3-ultrachat"):
         assert time.time() < deadline and first.poll() is None, first.stderr.read() if first.poll() is not None else ""
@@ -104,6 +103,6 @@ def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchest
     second = spawn("apply", azure_spec, "-y")
     _, err = second.communicate(timeout=60)
     assert second.returncode == 1, err[-2000:]
-    assert f"is locked on Azure by" in err and f"@{socket.gethostname()} pid {first.pid}" in err
+    assert "is locked on Azure by" in err and f"@{socket.gethostname()} pid {first.pid}" in err
     assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
     assert _kinds(emulator) == EXPECTED

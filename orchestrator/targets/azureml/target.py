@@ -23,7 +23,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
-from orchestrator import __version__
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import SKIP, Observed, Plan, PlannedStage, fingerprints
@@ -149,7 +148,7 @@ class AzureMLTarget:
         threading.Thread(target=run, daemon=True, name=f"orchestrate-{name}").start()
         self._background[name] = future
 
-    def rollback_traffic(self, events: Events | None = None) -> str:
+    def rollback_traffic(self) -> str:
         """Route no traffic to this run's deployment (smoke test or deployment failed)."""
         d = self.spec.deployment
         endpoint = self._find("read the endpoint", self.ml.online_endpoints.get, d.endpoint)
