@@ -148,3 +148,16 @@ def test_no_env_leaves_references_unresolved(write_spec, phi3_text, monkeypatch)
     assert result.exit_code == 0, result.output
     bad = write_spec(phi3_text.replace("epochs: 1", "epochs: 0"), "bad.yaml")
     assert run("validate", "--no-env", str(bad)).exit_code == 1  # everything else is still checked
+
+
+def test_a_second_apply_of_a_locked_run_is_refused_naming_the_holder(tmp_path, monkeypatch):
+    """The local lock (flock) is per open file, so a holder in this process blocks the CLI too."""
+    from orchestrator.state import RunLock
+
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path))
+    with RunLock(tmp_path, "quickstart"):
+        # No --yes: were the lock not taken first, apply would stop at the confirmation instead.
+        result = run("apply", str(SPECS / "quickstart-local.yaml"))
+    assert result.exit_code == 1
+    assert f"run is locked by pid {os.getpid()} on" in result.output
+    assert not (tmp_path / "quickstart" / "state.json").exists()  # nothing ran

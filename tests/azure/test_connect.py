@@ -16,15 +16,15 @@ identity = pytest.importorskip("azure.identity")
                                       ("managed_identity", "ManagedIdentityCredential"),
                                       ("interactive", "InteractiveBrowserCredential")])
 def test_each_kind_makes_its_credential(kind, cls):
-    assert type(connect.credential(kind, "AzureCloud")).__name__ == cls
+    assert type(connect.credential(kind, "AzureCloud").inner).__name__ == cls
 
 
 def test_default_adds_the_browser_only_with_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
-    assert isinstance(connect.credential("default", "AzureCloud"), identity.DefaultAzureCredential)
+    assert isinstance(connect.credential("default", "AzureCloud").inner, identity.DefaultAzureCredential)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    chained = connect.credential("default", "AzureUSGovernment")
+    chained = connect.credential("default", "AzureUSGovernment").inner
     assert isinstance(chained, identity.ChainedTokenCredential)
     assert [type(c).__name__ for c in chained.credentials] == ["DefaultAzureCredential", "InteractiveBrowserCredential"]
 

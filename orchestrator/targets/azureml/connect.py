@@ -7,6 +7,8 @@ Nothing here hard-codes an endpoint or touches proxies: HTTPS_PROXY and custom C
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.spec.model import RunSpec
@@ -29,8 +31,47 @@ def authority(cloud: str) -> str:
             "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT}[cloud]
 
 
+class SharedTokens:
+    """One token per scope for the whole process. Every operation group of MLClient has its own
+    token policy, so without this `cli` would run `az account get-access-token` about 18 times in
+    one apply (each a second or so with the real az). Tokens are reused until 5 minutes before
+    they expire."""
+
+    MARGIN = 300
+
+    def __init__(self, inner):
+        self.inner = inner
+        self._tokens: dict = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, key, fetch):
+        with self._lock:
+            token = self._tokens.get(key)
+            if token is None or token.expires_on - self.MARGIN <= time.time():
+                token = self._tokens[key] = fetch()
+            return token
+
+    def get_token(self, *scopes, claims=None, tenant_id=None, **kwargs):
+        return self._cached(("token", scopes, claims, tenant_id),
+                            lambda: self.inner.get_token(*scopes, claims=claims, tenant_id=tenant_id, **kwargs))
+
+    def get_token_info(self, *scopes, options=None):
+        if not hasattr(self.inner, "get_token_info"):
+            opts = options or {}
+            return self.get_token(*scopes, claims=opts.get("claims"), tenant_id=opts.get("tenant_id"))
+        key = ("info", scopes, tuple(sorted((options or {}).items())))
+        return self._cached(key, lambda: self.inner.get_token_info(*scopes, options=options))
+
+    def close(self) -> None:
+        getattr(self.inner, "close", lambda: None)()
+
+
 def credential(kind: str, cloud: str):
-    """The azure-identity credential for `workspace.credential` (or --credential)."""
+    """The azure-identity credential for `workspace.credential` (or --credential), tokens shared."""
+    return SharedTokens(_credential(kind, cloud))
+
+
+def _credential(kind: str, cloud: str):
     import azure.identity as identity
 
     host = authority(cloud)
