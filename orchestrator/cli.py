@@ -314,18 +314,21 @@ def status(spec: str, output: str, credential: str | None) -> None:
         seen = observed.get(stage.name)
         state = "absent" if seen is None or not seen.exists else "present"
         drift = "" if stage.action == "skip" else (stage.reason if state == "present" else "")
+        # What the target saw (a job's status, a pinned version) first, then what apply recorded.
+        detail = (seen.detail or seen.note) if seen is not None else ""
         row = {"stage": stage.name, "resource": stage.resource, "state": state, "drift": drift,
-               "detail": records.get(stage.name, {}).get("detail", "")}
+               "detail": detail or records.get(stage.name, {}).get("detail", "")}
         if stage.name == "deployment" and state == "present":
-            row["scoring_uri"] = records.get("deployment", {}).get("scoring_uri") or \
-                records.get("endpoint", {}).get("scoring_uri")
+            row["scoring_uri"] = target.scoring_uri()
         rows.append(row)
     if output == "json":
         click.echo(json.dumps({"run": the_spec.name, "target": the_spec.target, "stages": rows}, indent=2))
         return
     for row in rows:
-        extra = f"  drift: {row['drift']}" if row["drift"] else ""
+        extra = f"  drift: {row['drift']}" if row["drift"] else (f"  ({row['detail']})" if row["detail"] else "")
         click.echo(f"{row['stage']:<11} {row['state']:<8} {row['resource']}{extra}")
+        if row.get("scoring_uri"):
+            click.echo(f"{'':<20} scoring URI {row['scoring_uri']}")
 
 
 @cli.command()

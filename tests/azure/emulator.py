@@ -331,6 +331,12 @@ class AzureEmulator:
             return Response(204)
         if self._busy(key):
             return _error(409, "Conflict", f"{_tail(req.path)} has an operation in progress")
+        if "/deployments/" in key:
+            endpoint = self.store.get(key.rsplit("/deployments/", 1)[0], {})
+            traffic = {d.lower(): p for d, p in (endpoint.get("properties", {}).get("traffic") or {}).items()}
+            if traffic.get(_tail(key)):
+                return _error(400, "BadArgument", f"deployment {_tail(req.path)} takes {traffic[_tail(key)]}% of the "
+                                                  "endpoint's traffic; set it to 0 before deleting the deployment")
         self.store[key]["properties"]["provisioningState"] = "Deleting"
         return Response(202, None, self._start_operation(key, delete=True))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import importlib
 import io
 import os
 import threading
@@ -63,6 +64,11 @@ class AzureMLTarget:
     @property
     def ml(self):
         if self._ml is None:
+            try:  # imported here only to say clearly what is missing
+                for module in ("azure.ai.ml", "azure.identity"):
+                    importlib.import_module(module)
+            except ImportError:
+                raise OrchestrateError("target azureml needs the Azure ML SDK: pip install 'orchestrate[azureml]'") from None
             self._cred = connect.credential(self.credential_kind, self.spec.workspace.cloud)
             self._ml = connect.workspace_client(self.spec, self._cred)
         return self._ml

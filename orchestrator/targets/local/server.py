@@ -113,6 +113,12 @@ def make_handler(key: str, scorer_ref: dict, slots: threading.Semaphore, max_bod
             except ValueError:
                 return self._send(400, {"error": "bad Content-Length"})
             if length > max_body:
+                # Read (and drop) a body up to 8x the limit first: a client still sending when the
+                # answer comes would see a broken pipe instead of the 413. Beyond that, just close.
+                if length <= 8 * max_body:
+                    self.rfile.read(length)
+                else:
+                    self.close_connection = True
                 return self._send(413, {"error": f"body over {max_body} bytes"})
             raw = self.rfile.read(length)
             try:

@@ -64,7 +64,11 @@ class LocalTarget:
         return contextlib.nullcontext()
 
     def apply_stage(self, planned: PlannedStage, events: Events) -> dict:
-        record = STAGE_RUNNERS[planned.name](self, planned, events)
+        try:
+            record = STAGE_RUNNERS[planned.name](self, planned, events)
+        except ImportError as exc:
+            raise OrchestrateError(f"stage {planned.name} needs {exc.name or 'the local extra'}: "
+                                   "pip install 'orchestrate[local]'") from None
         entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
         self.state.record(planned.name, entry)
         return entry
