@@ -174,7 +174,9 @@ def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emu
                      r"logs: https://ml.azure.com/runs/phi3-ultrachat-ft-\w+\?wsid=", result.output), result.output
     assert not [k for k in emulator.resources("versions") if "/models/phi3-ultrachat/" in k]  # nothing registered
     plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
-    assert {s["name"]: s["action"] for s in plan["stages"]}["finetune"] == "create"
+    finetune = next(s for s in plan["stages"] if s["name"] == "finetune")
+    assert finetune["action"] == "create"
+    assert re.fullmatch(r"job (phi3-ultrachat-ft-\w+) Failed: apply submits \1-2", finetune["reason"]), finetune["reason"]
     emulator.config.job_outcome = "Completed"
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output

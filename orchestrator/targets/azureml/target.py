@@ -250,21 +250,26 @@ def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observ
         return Observed(False)
     if _state(cluster.provisioning_state) == "Failed":
         return Observed(False, note=f"cluster {c.name} is in state Failed")
+    # The cluster as it is decides (its tags only say who made it): matching the spec is up to date.
     same = (cluster.size or "").lower() == c.sku.lower() and cluster.min_instances == c.min_instances and \
         cluster.max_instances == c.max_instances
-    if same and (cached.get("fingerprint") == fingerprint or not _ours(cluster, t.spec) or _tags_fp(cluster) == fingerprint):
-        return Observed(True, fingerprint, cached.get("inputs"), f"{cluster.size}, {c.min_instances}..{c.max_instances}")
+    if same:
+        return Observed(True, fingerprint, cached.get("inputs") if cached.get("fingerprint") == fingerprint else None,
+                        f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
     return Observed(True, _tags_fp(cluster), None,
                     note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances")
 
 
 def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     base = entities.job_name(t.spec, fingerprint)
+    ended = ""  # the last job of this fingerprint that failed or was canceled
     for attempt in range(1, 20):
         name = base if attempt == 1 else f"{base}-{attempt}"
         job = t._find("read the fine-tune job", t.ml.jobs.get, name)
         if job is None:
-            t._seen["job_name"] = name  # the next free name
+            t._seen["job_name"] = name  # the next free name: Azure never reuses a job's name
+            if ended:
+                return Observed(False, note=f"{ended}: apply submits {name}")
             break
         status = _state(job.status)
         if status in ("Completed", "Finished"):
@@ -274,6 +279,7 @@ def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obser
         if status not in TERMINAL:
             t._seen["attach"] = name
             return Observed(False, note=f"job {name} is {status}: apply re-attaches to it (nothing is resubmitted)")
+        ended = f"job {name} {status}"
     old = cached.get("job")
     if old and cached.get("fingerprint") != fingerprint:
         return t._observed(True, cached["fingerprint"], cached)
