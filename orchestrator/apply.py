@@ -73,8 +73,10 @@ def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
             else:
                 record = target.apply_stage(stage, events)
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted during {stage.name}; finished stages are recorded and "
-                              f"`orchestrate {'destroy' if plan.mode == 'destroy' else 'apply'}` resumes from there") from None
+            running = target.left_running(stage.name)
+            raise Interrupted(f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "
+                              f"recorded and `orchestrate {'destroy' if plan.mode == 'destroy' else 'apply'}` resumes "
+                              "from there") from None
         except OrchestrateError as exc:
             events.emit("error", stage.name, message=str(exc))
             raise

@@ -33,6 +33,7 @@ class Observed:
     detail: str = ""  # e.g. "Failed", "Succeeded": shown by status
     note: str = ""  # what the target knows that the plan should say (a job to re-attach, a pinned version)
     kept: str = ""  # why destroy leaves it, if it does (an Azure job stays in the run history)
+    pinned: str = ""  # what a moving reference resolved to (model version latest -> its id): saved plans check it
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def observed_digest(observed: Mapping[str, Observed | None] | None) -> str:
     """What a saved plan remembers of the state it saw: which stages exist, at which fingerprint."""
     if observed is None:
         return ""
-    return digest({name: [o.exists, o.fingerprint] for name, o in sorted(observed.items()) if o is not None})
+    return digest({name: [o.exists, o.fingerprint] + ([o.pinned] if o.pinned else [])
+                   for name, o in sorted(observed.items()) if o is not None})
 
 
 def _decide(stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage],

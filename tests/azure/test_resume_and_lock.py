@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
@@ -106,3 +107,38 @@ def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchest
     assert "is locked on Azure by" in err and f"@{socket.gethostname()} pid {first.pid}" in err
     assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
     assert _kinds(emulator) == EXPECTED
+
+
+def test_ctrl_c_during_the_job_says_it_keeps_running_and_apply_reattaches(emulator, azure_spec, orchestrate):
+    emulator.config.job_ticks = 10_000  # runs until the test is done with it
+    box: dict = {}
+    emulator.on("GET", r"/jobs/phi3-ultrachat-ft-", lambda req: os.kill(box["proc"].pid, signal.SIGINT), nth=3)
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    _, err = box["proc"].communicate(timeout=120)
+    assert box["proc"].returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"error: interrupted during finetune; job (phi3-ultrachat-ft-\w+) keeps running on Azure"
+                        r"( and the creation of endpoint ultrachat-completion goes on on Azure)?; finished stages are "
+                        r"recorded and `orchestrate apply` resumes from there", last), last
+    assert "Traceback" not in err
+    (run,) = emulator.jobs_started.values()
+    emulator.config.job_ticks = run["ticks"] + 30  # still running when the next apply looks, done soon after
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "re-attaching to job phi3-ultrachat-ft-" in result.output
+    assert [m for m in _mutated(emulator, 0) if m == "PUT jobs"] == ["PUT jobs"]
+
+
+def test_a_saved_plan_is_refused_when_latest_moved_to_another_version(emulator, azure_spec, orchestrate, tmp_path):
+    from tests.azure.emulator import REGISTRY_RG, REGISTRY_SUB
+
+    saved = tmp_path / "plan.json"
+    assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0
+    base = (f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+            "microsoft.machinelearningservices/registries/azureml/models/phi-3-mini-4k-instruct")
+    emulator.store[f"{base}/versions/16"] = {**emulator.store[f"{base}/versions/15"], "name": "16",
+                                             "id": emulator.store[f"{base}/versions/15"]["id"].replace("/15", "/16")}
+    emulator.store[base]["properties"]["latestVersion"] = "16"
+    result = orchestrate("apply", saved)
+    assert result.exit_code == 1
+    assert "the target's state changed since the plan was saved" in result.output

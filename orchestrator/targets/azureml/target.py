@@ -104,6 +104,16 @@ class AzureMLTarget:
         entry = self.state.stages().get(stage, {})
         return entry.get(key) if entry.get("fingerprint") == self.prints.get(stage) else None
 
+    def left_running(self, stage: str) -> str:
+        """What an interrupt leaves running on Azure (the next apply re-attaches to it)."""
+        running = []
+        job = self._seen.get("submitted")
+        if job and stage == "finetune":
+            running.append(f"job {job} keeps running on Azure")
+        if any(not f.done() for f in self._background.values()):
+            running.append(f"the creation of endpoint {self.spec.deployment.endpoint} goes on on Azure")
+        return " and ".join(running)
+
     def lock(self, force: bool = False):
         from orchestrator.targets.azureml.lock import LeaseLock
 
@@ -238,8 +248,8 @@ def _observe_model(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed
     t._seen["model"] = model
     pinned = f"resolves to {t.spec.model.name} version {model.version}"
     if cached.get("fingerprint") == fingerprint and cached.get("id") == model.id:
-        return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned)
-    return Observed(False, note=f"not resolved yet; {pinned}")
+        return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned, pinned=model.id)
+    return Observed(False, note=f"not resolved yet; {pinned}", pinned=model.id)
 
 
 def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
@@ -474,6 +484,7 @@ def _run_finetune(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
 
     name = t._seen.get("attach")
     if name:
+        t._seen["submitted"] = name
         events.emit("progress", "finetune", message=f"re-attaching to job {name}")
     else:
         versions = t.current("data", "versions") or t._seen["data_versions"]
@@ -481,6 +492,7 @@ def _run_finetune(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
         name = t._seen.get("job_name") or entities.job_name(t.spec, planned.fingerprint)
         job = entities.pipeline_job(t.spec, t.prints, model_id=t.current("model", "id") or _resolve_model(t).id, gpus=gpus, name=name,
                                     data_paths={role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()})
+        t._seen["submitted"] = name
         t._azure(f"submit job {name}", t.ml.jobs.create_or_update, job, experiment_name=t.spec.name)
         events.emit("progress", "finetune", message=f"submitted job {name}")
     # The endpoint does not need the fine-tuned model: create it while the job runs.

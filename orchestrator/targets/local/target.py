@@ -57,6 +57,11 @@ class LocalTarget:
     def begin(self, plan) -> None:
         """Nothing starts early on this machine: stages run one after the other."""
 
+    def left_running(self, stage: str) -> str:
+        """What an interrupt leaves running: the scoring server, once the deployment started it."""
+        pid = self.state.stages().get("deployment", {}).get("pid")
+        return f"the scoring server (pid {pid}) keeps running" if _server_alive(pid) else ""
+
     def lock(self, force: bool = False):
         """The flock under .orchestrate/ (taken by the CLI) is the whole lock here."""
         import contextlib
