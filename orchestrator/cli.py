@@ -271,7 +271,10 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
 @OUTPUT
 @CREDENTIAL
 @FORCE_UNLOCK
-def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool) -> None:
+@click.option("--keep-model-and-data", is_flag=True,
+              help="Leave the registered model version and the data versions (delete only what bills).")
+def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool,
+            keep_model_and_data: bool) -> None:
     """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
     deployment, the registered model version and the run's files. Nothing else is touched: on
     azureml only resources whose tags name this run are deleted (model and data versions are
@@ -279,11 +282,14 @@ def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unl
 
     \b
     orchestrate destroy specs/quickstart-local.yaml -y
+    orchestrate destroy specs/phi3-ultrachat.yaml --keep-model-and-data
     """
     from orchestrator.plan import make_destroy_plan
 
-    the_plan, _ = _plan_and_execute(spec, make_destroy_plan, output, yes, "Destroy these resources?",
-                                    "Nothing to destroy.", credential, force_unlock)
+    keep = ("register", "data") if keep_model_and_data else ()
+    the_plan, _ = _plan_and_execute(spec, lambda the_spec, observed: make_destroy_plan(the_spec, observed, keep),
+                                    output, yes, "Destroy these resources?", "Nothing to destroy.", credential,
+                                    force_unlock)
     if the_plan is None:
         return
     click.echo(f"Destroy complete: {the_plan.summary()}", err=True)

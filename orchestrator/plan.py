@@ -130,15 +130,17 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
                 observed=observed is not None, observed_digest=observed_digest(observed))
 
 
-def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None]) -> Plan:
-    """Delete what exists, last stage first; anything the target did not find is left alone."""
+def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], keep: tuple[str, ...] = ()) -> Plan:
+    """Delete what exists, last stage first; anything the target did not find, or `keep` names, is left alone."""
     prints = fingerprints(spec)
     planned = []
     for stage in reversed(STAGES):
         seen = observed.get(stage.name)
         if stage.name not in prints:
             continue
-        if seen is not None and seen.exists and seen.kept:
+        if seen is not None and seen.exists and stage.name in keep:
+            action, reason = SKIP, "kept, as asked"
+        elif seen is not None and seen.exists and seen.kept:
             action, reason = SKIP, f"kept: {seen.kept}"
         elif seen is not None and seen.exists:
             action, reason = DELETE, "created by this run"

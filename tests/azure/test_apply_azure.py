@@ -338,3 +338,13 @@ def test_a_saved_plan_applies_only_while_azure_is_as_it_was(emulator, azure_spec
     result = orchestrate("apply", saved)
     assert result.exit_code == 1
     assert "the target's state changed since the plan was saved" in result.output
+
+
+def test_destroy_can_keep_the_model_and_the_data(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    result = orchestrate("destroy", azure_spec, "-y", "--keep-model-and-data")
+    assert result.exit_code == 0, result.output
+    assert emulator.resources("onlineendpoints") == {}
+    archived = [k for k, v in emulator.resources("versions").items() if v["properties"].get("isArchived")]
+    assert archived == []
+    assert re.search(r"register +skip .* kept, as asked", result.output)
