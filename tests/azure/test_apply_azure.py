@@ -348,3 +348,21 @@ def test_destroy_can_keep_the_model_and_the_data(emulator, azure_spec, orchestra
     archived = [k for k, v in emulator.resources("versions").items() if v["properties"].get("isArchived")]
     assert archived == []
     assert re.search(r"register +skip .* kept, as asked", result.output)
+
+
+def test_unchanged_data_is_not_uploaded_twice(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    # The same folder by another path: a new data fingerprint, the same bytes.
+    text = azure_spec.read_text()
+    source = re.search(r"source: (.*)", text).group(1)
+    azure_spec.write_text(text.replace(f"source: {source}", f"source: {source}/../quickstart-chat"))
+    before = len(emulator.requests)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    mutated = _mutated(emulator, before)
+    assert not [m for m in mutated if m.startswith(("PUT data", "PUT wsstorage01"))], mutated
+    assert "PUT jobs" in mutated  # the data fingerprint changed, so the fine-tune follows
+    before = len(emulator.requests)
+    again = orchestrate("apply", azure_spec, "-y")
+    assert again.exit_code == 0 and "No changes" in again.output, again.output
+    assert _mutated(emulator, before) == []

@@ -230,17 +230,23 @@ def _ours(resource, spec: RunSpec) -> bool:
 
 # --- observers: (target, fingerprint, cached entry) -> Observed ------------------------------------
 def _observe_data(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    newest = {}
+    # A version is named by its content, so it may carry the tag of the spec that first uploaded it:
+    # the cache's versions for this fingerprint count as this fingerprint's too.
+    recorded = (cached.get("versions") or {}) if cached.get("fingerprint") == fingerprint else {}
+    found, current = {}, True
     for role in sorted(t.spec.dataset.splits):
         assets = [a for a in t._azure("list data assets", lambda: list(t.ml.data.list(name=f"{t.spec.name}-{role}")))
                   if _ours(a, t.spec)]
-        match = [a for a in assets if _tags_fp(a) == fingerprint]
-        newest[role] = match[0] if match else (assets[0] if assets else None)
-    if all(newest.values()):
-        t._seen["data_versions"] = {role: str(a.version) for role, a in newest.items()}
-        fps = {_tags_fp(a) for a in newest.values()}
-        return t._observed(True, fps.pop() if len(fps) == 1 else "", cached)
-    return Observed(False)
+        match = [a for a in assets if _tags_fp(a) == fingerprint or str(a.version) == recorded.get(role)]
+        found[role] = match[0] if match else (assets[0] if assets else None)
+        current = current and bool(match)
+    if not all(found.values()):
+        return Observed(False)
+    t._seen["data_versions"] = {role: str(a.version) for role, a in found.items()}
+    if current:
+        return t._observed(True, fingerprint, cached)
+    fps = {_tags_fp(a) for a in found.values()}
+    return t._observed(True, fps.pop() if len(fps) == 1 else "", cached)
 
 
 def _observe_model(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
