@@ -79,6 +79,7 @@ def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
                               "from there") from None
         except OrchestrateError as exc:
             events.emit("error", stage.name, message=str(exc))
+            target.settle(events)  # what runs alongside finishes and is recorded before we stop
             raise
         done[stage.name] = record
         events.emit("finished", stage.name, seconds=time.monotonic() - started, detail=record.get("detail", ""))

@@ -166,10 +166,17 @@ def test_retries_are_bounded(emulator, azure_spec, orchestrate):
     assert storm.hits < 100  # azure-core's own retries times ours, and then it stops
 
 
-def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emulator, azure_spec, orchestrate):
+def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emulator, azure_spec, orchestrate,
+                                                                             tmp_path):
     emulator.config.job_outcome = "Failed"
+    emulator.config.lro_ticks = 25  # the endpoint is still being created when the job fails
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
+    # apply waited for the endpoint it had started, and recorded it: no endpoint the state does not know.
+    assert "endpoint: done" in result.output
+    state = json.loads((tmp_path / "state" / "phi3-ultrachat" / "state.json").read_text())
+    assert "endpoint" in state["stages"] and emulator.resources("onlineendpoints")
+    emulator.config.lro_ticks = 2
     assert re.search(r"fine-tune job phi3-ultrachat-ft-\w+ Failed at step chat_completion_finetune; "
                      r"logs: https://ml.azure.com/runs/phi3-ultrachat-ft-\w+\?wsid=", result.output), result.output
     assert not [k for k in emulator.resources("versions") if "/models/phi3-ultrachat/" in k]  # nothing registered

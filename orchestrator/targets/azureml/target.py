@@ -58,6 +58,7 @@ class AzureMLTarget:
         self._registry = None
         self._seen: dict = {}  # what observe read (endpoint object, job to re-attach, ...)
         self._background: dict[str, Future] = {}
+        self._started: dict[str, float] = {}
         self._plan: Plan | None = None
 
     # --- clients ----------------------------------------------------------------------------------
@@ -141,9 +142,25 @@ class AzureMLTarget:
             record = self._background.pop(planned.name).result()
         else:
             record = STAGE_RUNNERS[planned.name](self, planned, events)
+        return self._record(planned, record)
+
+    def _record(self, planned: PlannedStage, record: dict) -> dict:
         entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
         self.state.record(planned.name, entry)
         return entry
+
+    def settle(self, events: Events) -> None:
+        """After a failed stage: wait for what runs alongside (the endpoint) and record what it made,
+        so the state knows every endpoint that exists. Its own failure is reported, not raised."""
+        for name, future in list(self._background.items()):
+            del self._background[name]
+            planned = next(s for s in self._plan.stages if s.name == name)
+            try:
+                record = self._record(planned, future.result())
+            except Exception as exc:  # the stage that failed first is the error the user gets
+                events.emit("error", name, message=str(exc))
+                continue
+            events.emit("finished", name, seconds=time.monotonic() - self._started[name], detail=record.get("detail", ""))
 
     def start_in_background(self, name: str, events: Events) -> None:
         """Run a planned stage that does not depend on what runs now (the endpoint, during the fine-tune)."""
@@ -161,6 +178,7 @@ class AzureMLTarget:
                 future.set_exception(exc)
 
         events.emit("progress", name, message=f"started alongside the fine-tune: {planned.resource}")
+        self._started[name] = time.monotonic()
         threading.Thread(target=run, daemon=True, name=f"orchestrate-{name}").start()
         self._background[name] = future
 

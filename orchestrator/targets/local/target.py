@@ -57,6 +57,9 @@ class LocalTarget:
     def begin(self, plan) -> None:
         """Nothing starts early on this machine: stages run one after the other."""
 
+    def settle(self, events: Events) -> None:
+        """Nothing runs alongside a stage on this machine."""
+
     def left_running(self, stage: str) -> str:
         """What an interrupt leaves running: the scoring server, once the deployment started it."""
         pid = self.state.stages().get("deployment", {}).get("pid")
