@@ -68,8 +68,9 @@ def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, o
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     paths = [f"{r.method} {r.path.split('?')[0]}" for r in emulator.requests]
     endpoint_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and p.endswith("/onlineEndpoints/ultrachat-completion"))
+    job_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and "/jobs/phi3-ultrachat-ft-" in p)
     job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi3-ultrachat-ft-" in p]
-    assert job_polls[1] < endpoint_put < job_polls[-1]
+    assert job_put < endpoint_put < job_polls[-1]  # after the submission, before the job was seen done
 
 
 def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:
