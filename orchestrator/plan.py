@@ -14,12 +14,11 @@ from typing import Any, Mapping
 
 from orchestrator import __version__
 from orchestrator.spec.model import RunSpec
-from orchestrator.stages import STAGES
+from orchestrator.stages import BY_NAME, STAGES
 
 FORMAT_VERSION = 1
 
 CREATE, UPDATE, REPLACE, DELETE, SKIP = "create", "update", "replace", "delete", "skip"
-TORN_DOWN = ("endpoint", "deployment", "traffic", "smoke_test")  # what the teardown stage removes
 ACTIONS = (CREATE, UPDATE, REPLACE, DELETE, SKIP)
 
 
@@ -119,7 +118,7 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
             continue
         seen = observed.get(stage.name) if observed is not None else None
         inputs = stage.inputs(spec)
-        if torn_down and stage.name in TORN_DOWN:
+        if torn_down and stage.name in BY_NAME["teardown"].removes:
             # The spec asks for the endpoint to go once its smoke test passed, and it went: that is done.
             action, reason, changed = SKIP, "torn down after its smoke test passed (teardown is up to date)", ()
         else:
