@@ -48,18 +48,19 @@ class LeaseLock:
                 pass  # created by a concurrent apply a moment ago: the lease decides
         if self.force:
             self._break("break the run lock (--force-unlock)")
-        if not self._acquire():
+        mine = {"holder": f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since "
+                          f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
+                "host": socket.gethostname(), "pid": str(os.getpid())}
+        if not self._claim(mine):
             holder = self._holder()
             if holder.get("host") != socket.gethostname() or _alive(holder.get("pid")):
                 raise LockHeld(self._held_message(holder))
             # The holder ran on this machine and its process is gone (killed): its lease is stale.
             self._break("break a dead apply's lock")
-            if not self._acquire():
+            if not self._claim(mine):
                 raise LockHeld(self._held_message(self._holder()))
-        metadata = {"holder": f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since "
-                              f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
-                    "host": socket.gethostname(), "pid": str(os.getpid())}
-        call("name the run lock holder", self.blob.set_blob_metadata, metadata, lease=self.lease)
+        # Named again under the lease: a claimant that lost the race may have written its name meanwhile.
+        call("name the run lock holder", self.blob.set_blob_metadata, mine, lease=self.lease)
         self._renewer = threading.Thread(target=self._renew, daemon=True, name="orchestrate-lease")
         self._renewer.start()
         return self
@@ -69,20 +70,22 @@ class LeaseLock:
 
         call(what, BlobLeaseClient(self.blob).break_lease, lease_break_period=0)
 
-    def _acquire(self) -> bool:
-        from azure.core.exceptions import HttpResponseError
-
+    def _claim(self, mine: dict) -> bool:
+        """Write our name, then take the lease: a held lease never shows a dead holder's name (which
+        a later apply on this machine would take for a stale lock and break)."""
+        try:
+            call("name the run lock holder", self.blob.set_blob_metadata, mine, attempts=1)
+        except AzureError as exc:
+            if exc.status in (409, 412):  # leased: writing needs the lease id, and the holder's name stays
+                return False
+            raise
         try:
             self.lease = call("take the run lock", self.blob.acquire_lease, lease_duration=LEASE_SECONDS, attempts=1)
-            return True
         except AzureError as exc:
             if exc.status == 409:
                 return False
             raise
-        except HttpResponseError as exc:  # ResourceExistsError and kin
-            if exc.status_code == 409:
-                return False
-            raise
+        return True
 
     def _holder(self) -> dict:
         try:
@@ -112,9 +115,15 @@ class LeaseLock:
 
 def _alive(pid: str | None) -> bool:
     try:
-        os.kill(int(pid or 0), 0)
-    except (ValueError, ProcessLookupError):
+        number = int(pid or 0)
+    except ValueError:
         return False
-    except PermissionError:
+    if number <= 0:
+        return False
+    try:
+        os.kill(number, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
         return True
-    return int(pid or 0) > 0
+    return True
