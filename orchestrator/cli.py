@@ -153,7 +153,7 @@ def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, 
     from orchestrator.estimate import estimate, estimate_text, load_prices
 
     the_spec = load_runspec(spec)
-    the_plan = make_plan(the_spec, _observe_if_possible(the_spec, credential, offline))
+    the_plan = make_plan(the_spec, _observe_unless_offline(the_spec, credential, offline))
     the_estimate = estimate(the_spec, prices=load_prices(prices), throughput=throughput)
     data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
     if out_file:
@@ -188,7 +188,7 @@ def _show_plan(the_plan, output: str) -> None:
         click.echo(plan_text(the_plan, color=color_enabled()))
 
 
-def _observe_if_possible(the_spec, credential: str | None = None, offline: bool = False):
+def _observe_unless_offline(the_spec, credential: str | None = None, offline: bool = False):
     """The target's observed state (read-only calls), or None with --offline: all shown as to create."""
     from orchestrator.apply import get_target
 

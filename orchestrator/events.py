@@ -13,7 +13,7 @@ class Events:
     def __init__(self, mode: str = "text", stream=None):
         self.mode = mode
         self.stream = stream or sys.stderr
-        # Held now: the azureml target sends the SDK's stray stdout prints to stderr while it works.
+        # Held now: while an Azure SDK call runs, sys.stdout is swapped out to drop the SDK's stray prints.
         self.out = sys.stdout
         self._last_progress = 0.0
 

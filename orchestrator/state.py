@@ -58,6 +58,12 @@ class RunState:
         data.setdefault("stages", {})[stage] = entry
         atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
+    def record_stage(self, planned, record: dict) -> dict:
+        """Record what a planned stage made, with the fingerprint and inputs behind it; return the entry."""
+        entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
+        self.record(planned.name, entry)
+        return entry
+
     def forget(self, stage: str) -> None:
         data = self.load()
         if data.get("stages", {}).pop(stage, None) is not None:

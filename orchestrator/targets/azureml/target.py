@@ -128,10 +128,13 @@ class AzureMLTarget:
             out[name] = OBSERVERS[name](self, fingerprint, cache.get(name, {}))
         return out
 
-    def _observed(self, exists: bool, found_fp: str, cached: dict, note: str = "") -> Observed:
-        """Observed with the cached inputs when the cache describes the same fingerprint."""
+    def _observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
+        """Observed with the cached inputs when the cache describes the same fingerprint (they name
+        the changed keys in the plan's reason); `detail` defaults to the cached one."""
         inputs = cached.get("inputs") if cached.get("fingerprint") == found_fp and found_fp else None
-        return Observed(exists, found_fp, inputs, cached.get("detail", "") if exists else "", note)
+        if detail is None:
+            detail = cached.get("detail", "") if exists else ""
+        return Observed(exists, found_fp, inputs, detail, **extra)
 
     # --- apply ------------------------------------------------------------------------------------
     def begin(self, plan: Plan) -> None:
@@ -142,12 +145,7 @@ class AzureMLTarget:
             record = self._background.pop(planned.name).result()
         else:
             record = STAGE_RUNNERS[planned.name](self, planned, events)
-        return self._record(planned, record)
-
-    def _record(self, planned: PlannedStage, record: dict) -> dict:
-        entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
-        self.state.record(planned.name, entry)
-        return entry
+        return self.state.record_stage(planned, record)
 
     def settle(self, events: Events) -> None:
         """After a failed stage: wait for what runs alongside (the endpoint) and record what it made,
@@ -156,7 +154,7 @@ class AzureMLTarget:
             del self._background[name]
             planned = next(s for s in self._plan.stages if s.name == name)
             try:
-                record = self._record(planned, future.result())
+                record = self.state.record_stage(planned, future.result())
             except Exception as exc:  # the stage that failed first is the error the user gets
                 events.emit("error", name, message=str(exc))
                 continue
@@ -268,8 +266,7 @@ def _observe_data(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 
 def _observe_model(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    model = _resolve_model(t)
-    t._seen["model"] = model
+    model = _base_model(t)
     pinned = f"resolves to {t.spec.model.name} version {model.version}"
     if cached.get("fingerprint") == fingerprint and cached.get("id") == model.id:
         return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned, pinned=model.id)
@@ -288,8 +285,7 @@ def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observ
     same = (cluster.size or "").lower() == c.sku.lower() and cluster.min_instances == c.min_instances and \
         cluster.max_instances == c.max_instances
     if same:
-        return Observed(True, fingerprint, cached.get("inputs") if cached.get("fingerprint") == fingerprint else None,
-                        f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
+        return t._observed(True, fingerprint, cached, f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
     return Observed(True, _tags_fp(cluster), None,
                     note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances")
 
@@ -308,8 +304,8 @@ def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obser
         status = _state(job.status)
         if status in ("Completed", "Finished"):
             t._seen["job"] = job
-            return Observed(True, fingerprint, cached.get("inputs") if cached.get("fingerprint") == fingerprint else None,
-                            f"job {name} {status}", kept="Azure ML jobs cannot be deleted; it stays in the run history")
+            return t._observed(True, fingerprint, cached, f"job {name} {status}",
+                               kept="Azure ML jobs cannot be deleted; it stays in the run history")
         if status not in TERMINAL:
             t._seen["attach"] = name
             return Observed(False, note=f"job {name} is {status}: apply re-attaches to it (nothing is resubmitted)")
@@ -325,8 +321,7 @@ def _observe_register(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obser
     versions = t._find("list the registered model's versions", lambda: list(t.ml.models.list(name=t.spec.register_name)))
     model = next((m for m in versions or [] if str(m.version) == short(fingerprint)), None)
     if model is not None:
-        return Observed(True, fingerprint, cached.get("inputs") if cached.get("fingerprint") == fingerprint else None,
-                        f"{model.name} version {model.version}")
+        return t._observed(True, fingerprint, cached, f"{model.name} version {model.version}")
     if cached.get("version") and cached.get("fingerprint") != fingerprint:
         return t._observed(True, cached["fingerprint"], cached)
     return Observed(False)
@@ -367,8 +362,7 @@ def _observe_traffic(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observ
         return Observed(False)
     current = (endpoint.traffic or {}).get(t.spec.deployment.name, 0)
     if current == t.spec.deployment.traffic and current:
-        return Observed(True, fingerprint, cached.get("inputs") if cached.get("fingerprint") == fingerprint else None,
-                        f"{t.spec.deployment.name}={current}%")
+        return t._observed(True, fingerprint, cached, f"{t.spec.deployment.name}={current}%")
     return Observed(bool(current), "", None, note=f"{t.spec.deployment.name} has {current}%" if current else "")
 
 
@@ -428,8 +422,15 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _base_model(t: AzureMLTarget):
+    """The registry model observe resolved (resolved now if observe did not run)."""
+    if "model" not in t._seen:
+        t._seen["model"] = _resolve_model(t)
+    return t._seen["model"]
+
+
 def _run_model(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
-    model = t._seen.get("model") or _resolve_model(t)
+    model = _base_model(t)
     tags = dict(model.tags or {})
     return {"id": model.id, "version": str(model.version),
             "finetune_allow": _allow_list(tags.get("finetune_compute_allow_list")),
@@ -448,22 +449,23 @@ def _allow_list(tag: str | None) -> list[str] | None:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else None
 
 
+def _check_allowed(t: AzureMLTarget, field: str, sku: str, allow: list[str] | None, tag: str) -> None:
+    """A SKU against one of the model's allow lists (case-insensitive); no list, no check."""
+    if allow is not None and sku.lower() not in {s.lower() for s in allow}:
+        raise OrchestrateError(f"{field} {sku} is not in {t.spec.model.name}'s {tag}: {', '.join(allow)}")
+
+
 def _run_compute(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
     """Read-only checks first (nothing billable has started), then create or scale the cluster."""
     from azure.ai.ml.entities import AmlCompute
 
     c, d = t.spec.compute, t.spec.deployment
     model = t.state.stages().get("model") if t.current("model", "id") else _run_model(t, planned, events)
-    allow = model.get("finetune_allow")
-    if allow is not None and c.sku.lower() not in {s.lower() for s in allow}:
-        raise OrchestrateError(f"compute.sku {c.sku} is not in {t.spec.model.name}'s finetune_compute_allow_list: "
-                               f"{', '.join(allow)}")
-    if allow is None and c.sku.lower() in UNSUPPORTED_FINETUNE:
+    _check_allowed(t, "compute.sku", c.sku, model.get("finetune_allow"), "finetune_compute_allow_list")
+    if model.get("finetune_allow") is None and c.sku.lower() in UNSUPPORTED_FINETUNE:
         raise OrchestrateError(f"compute.sku {c.sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
-    infer = model.get("inference_allow")
-    if infer is not None and d.sku and d.sku.lower() not in {s.lower() for s in infer}:
-        raise OrchestrateError(f"deployment.sku {d.sku} is not in {t.spec.model.name}'s inference_compute_allow_list: "
-                               f"{', '.join(infer)}")
+    if d.sku:
+        _check_allowed(t, "deployment.sku", d.sku, model.get("inference_allow"), "inference_compute_allow_list")
     endpoint = t._seen.get("endpoint", False)
     if endpoint is False:
         endpoint = t._find("read the endpoint", t.ml.online_endpoints.get, d.endpoint)
@@ -514,8 +516,9 @@ def _run_finetune(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
         versions = t.current("data", "versions") or t._seen["data_versions"]
         gpus = pipeline.gpus_per_node(t.spec, t.current("compute", "gpus"))
         name = t._seen.get("job_name") or entities.job_name(t.spec, planned.fingerprint)
-        job = entities.pipeline_job(t.spec, t.prints, model_id=t.current("model", "id") or _resolve_model(t).id, gpus=gpus, name=name,
-                                    data_paths={role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()})
+        data_paths = {role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()}
+        job = entities.pipeline_job(t.spec, t.prints, model_id=t.current("model", "id") or _base_model(t).id, gpus=gpus,
+                                    name=name, data_paths=data_paths)
         t._seen["submitted"] = name
         t._azure(f"submit job {name}", t.ml.jobs.create_or_update, job, experiment_name=t.spec.name)
         events.emit("progress", "finetune", message=f"submitted job {name}")

@@ -77,9 +77,7 @@ class LocalTarget:
         except ImportError as exc:
             raise OrchestrateError(f"stage {planned.name} needs {exc.name or 'the local extra'}: "
                                    "pip install 'orchestrate[local]'") from None
-        entry = {"fingerprint": planned.fingerprint, "inputs": planned.inputs, "resource": planned.resource, **record}
-        self.state.record(planned.name, entry)
-        return entry
+        return self.state.record_stage(planned, record)
 
     def rollback_traffic(self) -> None:
         entry = self.state.stages().get("traffic")
