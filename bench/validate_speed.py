@@ -1,7 +1,9 @@
 """Benchmark: how fast `orchestrate validate` is, against `import azure.ai.ml` in the same run.
 
-Goals (issue 3): validate of the Phi-3 spec as a whole process >= 5x faster than
-`python -c "import azure.ai.ml"` and under 0.25 s; 1,000 specs validated in one process under 2 s.
+Goals (issues 3 and 12): validate of the Phi-3 spec as a whole process (the jsonschema package
+checks it) >= 5x faster than `python -c "import azure.ai.ml"`; 1,000 specs validated in one process
+under 2 s. This machine's speed wanders by up to 2x from minute to minute, so the in-process figure
+is the median of several batches of 1,000, with the fastest batch beside it.
 Run: python bench/validate_speed.py [--write BENCHMARKS.md]
 """
 
@@ -29,16 +31,19 @@ def wall(cmd: list[str], runs: int, cwd: Path = ROOT) -> list[float]:
     return times
 
 
-def in_process(count: int) -> float:
+def in_process(count: int, batches: int) -> list[float]:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("AZURE_SUBSCRIPTION_ID", "bench")
     from orchestrator.spec.validate import check_file
 
-    check_file(SPEC)  # schema compiled once, as in any long-lived process
-    start = time.perf_counter()
-    for _ in range(count):
-        assert check_file(SPEC).ok
-    return time.perf_counter() - start
+    check_file(SPEC)  # the validator built once, as in any long-lived process
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(count):
+            assert check_file(SPEC, build=False).ok  # what `validate` does: the verdict, no RunSpec
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -52,13 +57,15 @@ def main() -> None:
     baseline = wall([sys.executable, "-c", "import azure.ai.ml"], args.runs)
     validate = wall(validate_cmd, args.runs)
     bare = wall([sys.executable, "-c", "pass"], args.runs)
-    thousand = in_process(1000)
+    batches = in_process(1000, 5)
+    thousand = statistics.median(batches)
     med_v, med_b, med_p = statistics.median(validate), statistics.median(baseline), statistics.median(bare)
     rows = [
         ("python -c 'pass' (interpreter start)", f"{med_p:.3f} s", ""),
         ("python -c 'import azure.ai.ml' (baseline)", f"{med_b:.3f} s", ""),
-        ("orchestrate validate specs/phi3-ultrachat.yaml", f"{med_v:.3f} s", f"{med_b / med_v:.1f}x faster than baseline (goal >= 5x, < 0.25 s)"),
-        ("1,000 x check_file(phi3) in one process", f"{thousand:.3f} s", f"{thousand:.2f} s of 2 s budget"),
+        ("orchestrate validate specs/phi3-ultrachat.yaml", f"{med_v:.3f} s", f"{med_b / med_v:.1f}x faster than baseline (goal >= 5x)"),
+        ("1,000 x check_file(phi3) in one process, median of 5 batches", f"{thousand:.3f} s",
+         f"{thousand:.2f} s of 2 s budget (fastest batch {min(batches):.2f} s)"),
     ]
     text = [f"## validate speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
             f"median of {args.runs} runs)", "", "| what | time | against |", "|---|---|---|"]

@@ -17,10 +17,20 @@ from orchestrator.estimate import Estimate, estimate
 from orchestrator.plan import fingerprints
 from orchestrator.spec.load import load_text_bytes
 from orchestrator.spec.model import build_runspec
-from orchestrator.spec.schema_check import json_equal
 from orchestrator.spec.validate import check_loaded, fill_defaults
 
 ABSENT = "(absent)"
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1, 1.0 is 1 (so `epochs: 1.0` is no change from `epochs: 1`)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 @dataclass(frozen=True)

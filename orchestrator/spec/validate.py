@@ -33,10 +33,13 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator():
-    from orchestrator.spec.schema_check import Checker
+    # jsonschema is imported here, not at module level: `plan` and `diff` of a valid spec pay for
+    # it only when they validate, and `schema`/`init` never do.
+    from jsonschema import Draft202012Validator
 
-    # The same schema with its local $refs inlined, so the checker never resolves a reference.
-    return Checker(_inline_refs(schema(), schema()))
+    # The same schema with its local $refs inlined: resolving a $ref through the `referencing`
+    # registry is a third of jsonschema's time on a spec, and this schema's refs are all local.
+    return Draft202012Validator(_inline_refs(schema(), schema()))
 
 
 def _inline_refs(node: Any, root: dict) -> Any:
@@ -84,7 +87,9 @@ def check_loaded(loaded: LoadedSpec, *, build: bool = True) -> Checked:
         result.diagnostics.append(Diagnostic(loaded.path, 1, 1, f"a spec is a mapping of keys (version, name, model, ...), got {got}",
                                              hint="start from `orchestrate init`"))
         return result
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    # is_valid stops at nothing to collect: a valid spec (the usual case) costs a fifth less.
+    errors = [] if _validator().is_valid(data) else \
+        sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     for error in errors:
         result.diagnostics.extend(_describe(error, loaded))
     if not result.diagnostics:
@@ -210,9 +215,27 @@ def _required(error, path, loaded):
 
 
 def _false(error, path, loaded):
-    # The only `false` subschemas are the keys the local target forbids.
-    return [_diag(loaded, path, f"'{_section(path)}' is not used by target local",
-                  "remove it, or set target: azureml", key=True)]
+    # The only `false` subschemas are the keys the local target forbids. jsonschema reports one at
+    # the parent's path, under the `properties` keyword holding it: name every key it forbids there
+    # (one error per key, so the same diagnostics come again and are deduplicated).
+    forbidden = _schema_node(error.schema_path)
+    parent = _value_at(loaded.data, path)
+    keys = [k for k, sub in forbidden.items() if sub is False and k in parent]
+    return [_diag(loaded, path + (key,), f"'{_section(path + (key,))}' is not used by target local",
+                  "remove it, or set target: azureml", key=True) for key in keys]
+
+
+def _schema_node(schema_path) -> Any:
+    node: Any = schema()
+    for part in schema_path:
+        node = node[part]
+    return node
+
+
+def _value_at(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _enum(error, path, loaded):
