@@ -47,6 +47,16 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except ImportError as exc:
+            # A lazily imported optional dependency (torch, azure.ai.ml, datasets...) is missing:
+            # one line naming the extra that installs it. Any other ImportError is a bug.
+            from orchestrator.extras import missing
+
+            error = missing(exc, f"orchestrate {ctx.invoked_subcommand}")
+            if error is None or os.environ.get("ORCHESTRATE_DEBUG"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
         except KeyboardInterrupt:
             if os.environ.get("ORCHESTRATE_DEBUG"):
                 raise
@@ -438,11 +448,7 @@ def render(spec: str, out_dir: str) -> None:
     from orchestrator.spec.validate import load_runspec
 
     the_spec = load_runspec(spec)
-    try:
-        written = render_entities(the_spec, Path(out_dir))
-    except ImportError as exc:
-        raise OrchestrateError(f"render needs azure-ai-ml ({exc.name} is missing): "
-                               "pip install 'orchestrate[azureml]'") from None
+    written = render_entities(the_spec, Path(out_dir))
     for path in written:
         click.echo(str(path))
 

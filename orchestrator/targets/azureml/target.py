@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
-import importlib
 import io
 import os
 import threading
@@ -24,6 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
+from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import SKIP, Observed, Plan, PlannedStage, fingerprints
@@ -65,11 +65,7 @@ class AzureMLTarget:
     @property
     def ml(self):
         if self._ml is None:
-            try:  # imported here only to say clearly what is missing
-                for module in ("azure.ai.ml", "azure.identity"):
-                    importlib.import_module(module)
-            except ImportError:
-                raise OrchestrateError("target azureml needs the Azure ML SDK: pip install 'orchestrate[azureml]'") from None
+            extras.require("azure.ai.ml", "azure.identity", what="target azureml", target="azureml")
             self._cred = connect.credential(self.credential_kind, self.spec.workspace.cloud)
             self._ml = connect.workspace_client(self.spec, self._cred)
         return self._ml

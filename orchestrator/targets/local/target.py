@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
@@ -75,8 +76,10 @@ class LocalTarget:
         try:
             record = STAGE_RUNNERS[planned.name](self, planned, events)
         except ImportError as exc:
-            raise OrchestrateError(f"stage {planned.name} needs {exc.name or 'the local extra'}: "
-                                   "pip install 'orchestrate[local]'") from None
+            error = extras.missing(exc, f"stage {planned.name}", target="local")
+            if error is None:
+                raise
+            raise error from None
         return self.state.record_stage(planned, record)
 
     def rollback_traffic(self) -> None:

@@ -1,0 +1,57 @@
+"""A missing optional dependency is one line naming the extra to install, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SPECS
+
+# Runs the CLI with some top-level modules made unimportable, as in a venv without that extra.
+_BLOCKED_CLI = """
+import sys
+blocked = set(sys.argv[1].split(","))
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Blocker())
+sys.argv = ["orchestrate", *sys.argv[2:]]
+from orchestrator.cli import main
+main()
+"""
+
+
+def _run(blocked: str, *args: str, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ORCHESTRATE_STATE_DIR": str(cwd / ".state")}
+    env.pop("ORCHESTRATE_DEBUG", None)
+    return subprocess.run([sys.executable, "-c", _BLOCKED_CLI, blocked, *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("blocked, args, extra", [
+    ("azure", ("render", "specs/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
+    ("azure", ("plan", "specs/phi3-ultrachat.yaml"), "[azureml]"),
+    ("torch,transformers,peft,mlflow", ("apply", "{tmp}/q.yaml", "-y"), "[local]"),
+])
+def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
+    spec = (SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat",
+                                                                   str(SPECS / "data" / "quickstart-chat"))
+    (tmp_path / "q.yaml").write_text(spec)
+    proc = _run(blocked, *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"pip install 'orchestrate-llm{extra}'" in errors[0], proc.stderr
+
+
+def test_a_hub_dataset_without_datasets_names_the_targets_extra(tmp_path):
+    spec = (SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat", "HuggingFaceH4/ultrachat_200k")
+    (tmp_path / "q.yaml").write_text(spec)
+    proc = _run("datasets", "apply", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "needs the Python package datasets" in proc.stderr and "'orchestrate-llm[local]'" in proc.stderr
+    assert "[azureml]" not in proc.stderr  # the spec's target decides which extra to name
