@@ -31,3 +31,18 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def recording_proxy(monkeypatch):
+    """Every non-loopback connection through the proxy variables is refused and recorded; the Hub's
+    offline switches are off, so code that would reach the Hub tries (and is seen)."""
+    from tests.netguard import RecordingProxy
+
+    proxy = RecordingProxy()
+    for name, value in proxy.environ().items():
+        monkeypatch.setenv(name, value)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    yield proxy
+    proxy.shutdown()

@@ -12,12 +12,14 @@ import json
 import math
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.spec.model import RunSpec
 
-FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+FORMATS = (".jsonl", ".json", ".parquet")
 
 
 def source_dir(spec: RunSpec) -> Path | None:
@@ -27,19 +29,65 @@ def source_dir(spec: RunSpec) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def _load_split(spec: RunSpec, split: str):
-    # datasets (and pyarrow) are heavy: imported only when the data stage runs.
-    import datasets
+class JsonlRows(Sequence):
+    """The rows of a JSON-lines file, read on demand: one pass records where each line starts, then
+    a row is one seek and one json.loads. Memory holds offsets, not the (possibly GB-sized) file."""
 
+    def __init__(self, path: Path):
+        self.path = path
+        self._offsets: list[int] = []
+        with path.open("rb") as fh:
+            offset = 0
+            for line in fh:
+                if line.strip():
+                    self._offsets.append(offset)
+                offset += len(line)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):  # type: ignore[override] - rows by int index only
+        with self.path.open("rb") as fh:
+            fh.seek(self._offsets[index])
+            try:
+                return json.loads(fh.readline())
+            except json.JSONDecodeError as exc:
+                raise OrchestrateError(f"{self.path}: row {index + 1} is not valid JSON: {exc.msg}") from None
+
+
+def _local_split(path: Path, spec: RunSpec) -> Sequence:
+    """A split file read directly: no Hugging Face machinery, so no network connection at all
+    (datasets.load_dataset("json", ...) reached out to s3.amazonaws.com even for local files)."""
+    if path.suffix == ".jsonl":
+        return JsonlRows(path)
+    if path.suffix == ".json":  # a JSON array of rows, or JSON lines under a .json name
+        text = path.read_text(encoding="utf-8")
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError:
+            return JsonlRows(path)
+        if not isinstance(rows, list):
+            raise OrchestrateError(f"{path} holds a JSON {type(rows).__name__}; a split is a list of rows (or JSON lines)")
+        return rows
+    extras.require("pyarrow", what=f"reading {path.name}", target=spec.target)
+    import pyarrow.parquet  # with the target's extra (datasets depends on it); imported only for Parquet
+
+    return pyarrow.parquet.read_table(path).to_pylist()
+
+
+def _load_split(spec: RunSpec, split: str) -> Sequence:
     folder = source_dir(spec)
     if folder is not None:
-        for suffix, builder in FORMATS.items():
+        for suffix in FORMATS:
             path = folder / f"{split}{suffix}"
             if path.is_file():
-                return datasets.load_dataset(builder, data_files={split: str(path)}, split=split)
+                return _local_split(path, spec)
         present = sorted(p.name for p in folder.iterdir() if p.suffix in FORMATS)
         raise OrchestrateError(f"dataset folder {folder} has no {split}.jsonl or {split}.parquet "
                                f"(found: {', '.join(present) or 'nothing'})")
+    extras.require("datasets", what=f"the Hub dataset {spec.dataset.source}", target=spec.target)
+    import datasets  # heavy (pyarrow, fsspec): imported only when a Hub dataset is sampled
+
     try:
         return datasets.load_dataset(spec.dataset.source, spec.dataset.subset, split=split)
     except Exception as exc:  # datasets raises many types for a missing dataset, split or network

@@ -27,7 +27,7 @@ def post(uri, body: bytes, key: str | None):
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path):
+def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path, recording_proxy):
     result = run("apply", str(local_run), "-y")
     assert result.exit_code == 0, result.output
     assert "smoke test: HTTP 200" in result.output
@@ -80,6 +80,9 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path)
     assert not alive
     assert RunState(tmp_path / ".orchestrate", "quickstart").stages() == {}
     assert not key_file.exists()
+    # The whole chain (data, model, fine-tune, MLflow, the scoring server, smoke test, destroy) with
+    # the Hub's offline switches off: it connected to nothing but loopback.
+    assert recording_proxy.seen == []
 
 
 def test_apply_refuses_without_terminal_or_yes(local_run):
