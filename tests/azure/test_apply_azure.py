@@ -373,3 +373,42 @@ def test_unchanged_data_is_not_uploaded_twice(emulator, azure_spec, orchestrate)
     again = orchestrate("apply", azure_spec, "-y")
     assert again.exit_code == 0 and "No changes" in again.output, again.output
     assert _mutated(emulator, before) == []
+
+
+def _team_cluster(emulator, size: str) -> str:
+    """A cluster someone else made (no orchestrate tags), with other min/max than the spec's 0..1."""
+    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
+         "microsoft.machinelearningservices/workspaces/ws-llm"
+    key = f"{ws}/computes/gpu-a100"
+    emulator.store[key] = {
+        "id": f"{ws}/computes/gpu-a100", "name": "gpu-a100", "location": "eastus", "tags": {"team": "nlp"},
+        "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded", "properties": {
+            "vmSize": size, "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 2}}}}
+    return key
+
+
+def test_a_shared_cluster_is_used_as_it_is(emulator, azure_spec, orchestrate):
+    key = _team_cluster(emulator, "Standard_NC24ads_A100_v4")
+    before = json.dumps(emulator.store[key], sort_keys=True)
+    plan = orchestrate("plan", azure_spec)
+    assert "uses existing cluster gpu-a100, not managed by this run: 0..2 instances" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert not [m for m in _mutated(emulator, 0) if m.startswith(("PUT computes", "DELETE computes", "PATCH computes"))]
+    assert json.dumps(emulator.store[key], sort_keys=True) == before
+    (job,) = emulator.resources("jobs").values()
+    assert job["properties"]["jobs"]["finetune"]["inputs"]["compute_finetune"]["value"] == "gpu-a100"
+    # destroy leaves it: the run did not create it
+    assert orchestrate("destroy", azure_spec, "-y").exit_code == 0
+    assert json.dumps(emulator.store[key], sort_keys=True) == before
+
+
+def test_a_shared_cluster_of_another_size_is_refused_before_anything_billable(emulator, azure_spec, orchestrate):
+    _team_cluster(emulator, "Standard_NC48ads_A100_v4")
+    plan = orchestrate("plan", azure_spec)
+    assert "cluster gpu-a100 is Standard_NC48ads_A100_v4, not Standard_NC24ads_A100_v4" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "compute cluster gpu-a100 exists with size Standard_NC48ads_A100_v4" in result.output
+    billable = ("PUT computes", "PUT jobs", "PUT onlineEndpoints", "PATCH", "DELETE")
+    assert not [m for m in _mutated(emulator, 0) if m.startswith(billable)], _mutated(emulator, 0)

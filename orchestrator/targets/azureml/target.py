@@ -277,13 +277,24 @@ def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observ
         return Observed(False)
     if _state(cluster.provisioning_state) == "Failed":
         return Observed(False, note=f"cluster {c.name} is in state Failed")
+    same_size = (cluster.size or "").lower() == c.sku.lower()
+    if not _ours(cluster, t.spec):
+        # A shared (team) cluster: used as it is, never scaled or changed; only its size must match.
+        if same_size:
+            return t._observed(True, fingerprint, cached, shared_cluster(cluster), note=shared_cluster(cluster))
+        return Observed(True, _tags_fp(cluster), None, note=f"cluster {c.name} is {cluster.size}, not {c.sku}, and is "
+                        "not managed by this run: apply refuses it")
     # The cluster as it is decides (its tags only say who made it): matching the spec is up to date.
-    same = (cluster.size or "").lower() == c.sku.lower() and cluster.min_instances == c.min_instances and \
-        cluster.max_instances == c.max_instances
+    same = same_size and cluster.min_instances == c.min_instances and cluster.max_instances == c.max_instances
     if same:
         return t._observed(True, fingerprint, cached, f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
     return Observed(True, _tags_fp(cluster), None,
                     note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances")
+
+
+def shared_cluster(cluster) -> str:
+    return (f"uses existing cluster {cluster.name}, not managed by this run: "
+            f"{cluster.min_instances}..{cluster.max_instances} instances")
 
 
 def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
@@ -485,19 +496,17 @@ def _run_compute(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dic
     if cluster is not None and (cluster.size or "").lower() != c.sku.lower():
         raise OrchestrateError(f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
                                "cannot change: choose another compute.name or delete the cluster")
-    wanted = (c.min_instances, c.max_instances)
-    if cluster is None or (cluster.min_instances, cluster.max_instances) != wanted:
-        if cluster is not None and not _ours(cluster, t.spec):
-            raise OrchestrateError(f"compute cluster {c.name} has {cluster.min_instances}..{cluster.max_instances} "
-                                   f"instances, the spec says {wanted[0]}..{wanted[1]}, and it was not created by this "
-                                   "run: change the spec or the cluster")
+    gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
+    if cluster is not None and not _ours(cluster, t.spec):
+        # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
+        return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
+    if cluster is None or (cluster.min_instances, cluster.max_instances) != (c.min_instances, c.max_instances):
         tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
         spec_cluster = AmlCompute(name=c.name, size=c.sku, min_instances=c.min_instances, max_instances=c.max_instances,
                                   tier=tier, tags=entities.tags(t.spec, "compute", planned.fingerprint))
         verb = "create" if cluster is None else "scale"
         t._azure(f"{verb} compute cluster {c.name}",
                  lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
-    gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     return {"gpus": gpus, "detail": f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances{gpu_text}"}
 
 
