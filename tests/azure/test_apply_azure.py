@@ -412,3 +412,27 @@ def test_a_shared_cluster_of_another_size_is_refused_before_anything_billable(em
     assert "compute cluster gpu-a100 exists with size Standard_NC48ads_A100_v4" in result.output
     billable = ("PUT computes", "PUT jobs", "PUT onlineEndpoints", "PATCH", "DELETE")
     assert not [m for m in _mutated(emulator, 0) if m.startswith(billable)], _mutated(emulator, 0)
+
+
+def test_a_failed_sign_in_shows_orchestrates_lines_only(emulator, azure_spec, tmp_path, monkeypatch):
+    """Not `default`: its managed-identity probe would call the instance metadata address."""
+    from tests.azure.conftest import spawn
+
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "az").write_text("#!/bin/sh\necho 'ERROR: Please run az login to setup account.' >&2\nexit 1\n")
+    (broken / "az").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken}:/usr/bin:/bin")
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "ORCHESTRATE_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    text = azure_spec.read_text()
+    for kind in ("cli", "environment"):
+        azure_spec.write_text(text.replace("credential: cli", f"credential: {kind}"))
+        _, err = (proc := spawn("plan", azure_spec)).communicate(timeout=120)
+        assert proc.returncode == 1, err
+        lines = err.strip().splitlines()
+        assert len(lines) <= 4 and lines[0].startswith(f"error: authentication failed with credential {kind}"), err
+        assert "get_token" not in err
+    monkeypatch.setenv("ORCHESTRATE_DEBUG", "1")  # the SDK's own lines are there for whoever asks
+    _, err = spawn("plan", azure_spec).communicate(timeout=120)
+    assert "EnvironmentCredential.get_token" in err

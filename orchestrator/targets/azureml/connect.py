@@ -6,6 +6,7 @@ Nothing here hard-codes an endpoint or touches proxies: HTTPS_PROXY and custom C
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -68,7 +69,17 @@ class SharedTokens:
 
 def credential(kind: str, cloud: str):
     """The azure-identity credential for `workspace.credential` (or --credential), tokens shared."""
+    quiet_sdk_logs()
     return SharedTokens(_credential(kind, cloud))
+
+
+def quiet_sdk_logs() -> None:
+    """Keep the Azure SDK's own log lines (a failed sign-in prints the whole credential chain,
+    15 lines) off stderr: orchestrate says what failed in one line. ORCHESTRATE_DEBUG shows them."""
+    import logging
+
+    if not os.environ.get("ORCHESTRATE_DEBUG"):
+        logging.getLogger("azure").setLevel(logging.CRITICAL)
 
 
 def _credential(kind: str, cloud: str):
