@@ -482,26 +482,27 @@ def schema(markdown: bool) -> None:
 @click.option("--name", help="Run name (default: the file name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str | None, template: str, name: str | None, force: bool) -> None:
-    """Write a commented starter spec that validates as written.
+    """Write a commented starter spec that validates and applies where it is written.
 
-    Without PATH the spec goes to stdout.
+    Beside it go the JSON Schema its editor modeline points at (unless the folder is inside a
+    checkout with schemas/) and, for the local template, the sample chat data it trains on
+    (data/quickstart-chat/). Without PATH the spec goes to stdout.
 
     \b
     orchestrate init specs/my-run.yaml
-    orchestrate init --template local specs/try-local.yaml
+    orchestrate init --template local specs/try-local.yaml && orchestrate apply specs/try-local.yaml
     """
-    from orchestrator.init import starter_spec
+    from orchestrator.init import starter, write
 
-    text = starter_spec(template, name=name, path=path)
     if path is None:
-        click.echo(text, nl=False)
+        click.echo(starter(template, name=name).text, nl=False)
         return
     target = Path(path)
     if target.exists() and not force:
         raise OrchestrateError(f"{path} exists; pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {path}; next: orchestrate validate {path}", err=True)
+    for written in write(starter(template, name=name, path=path), target):
+        click.echo(f"wrote {written}", err=True)
+    click.echo(f"next: orchestrate validate {path}", err=True)
 
 
 def main() -> None:

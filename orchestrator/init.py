@@ -1,20 +1,35 @@
-"""`orchestrate init`: a starter spec rendered from templates/init-<target>.yaml.j2."""
+"""`orchestrate init`: a starter spec from templates/init-<target>.yaml.j2 that runs where it is written.
+
+Beside the spec go what it needs and the package ships: the JSON Schema its modeline names (unless
+the spec sits in a checkout that has one), and for the local template the sample chat data.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.resources import SCHEMA_PATH, TEMPLATES_DIR
 
 _RUN_NAME = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
+SAMPLE_DATA = "data/quickstart-chat"  # relative to the spec; the local template's dataset.source
 _DEFAULTS = {
     "azureml": {"model": "Phi-3-mini-4k-instruct", "dataset": "HuggingFaceH4/ultrachat_200k"},
-    "local": {"model": "SmolLM2-135M-Instruct", "dataset": "./data/quickstart-chat"},
+    "local": {"model": "SmolLM2-135M-Instruct", "dataset": f"./{SAMPLE_DATA}"},
 }
+SCHEMA_FILE = "runspec.schema.json"
+
+
+@dataclass
+class Starter:
+    """The spec text, and the files to write beside it (path -> writer)."""
+
+    text: str
+    extras: dict[Path, Callable[[Path], None]] = field(default_factory=dict)
 
 
 def run_name_for(path: str | None) -> str:
@@ -26,6 +41,10 @@ def run_name_for(path: str | None) -> str:
 
 
 def starter_spec(template: str, *, name: str | None = None, path: str | None = None) -> str:
+    return starter(template, name=name, path=path).text
+
+
+def starter(template: str, *, name: str | None = None, path: str | None = None) -> Starter:
     import jinja2
 
     run = name or run_name_for(path)
@@ -34,17 +53,42 @@ def starter_spec(template: str, *, name: str | None = None, path: str | None = N
                                "starting with a letter")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
-    return env.get_template(f"init-{template}.yaml.j2").render(
-        name=run, path=path or f"specs/{run}.yaml", schema=schema_reference(path), **_DEFAULTS[template])
+    folder = Path(path).parent if path else Path(".")
+    schema_ref, extras = _schema_beside(folder) if path else (SCHEMA_FILE, {})
+    if path and template == "local" and not (folder / SAMPLE_DATA).exists():
+        extras[folder / SAMPLE_DATA] = _write_sample_data
+    text = env.get_template(f"init-{template}.yaml.j2").render(
+        name=run, path=path or f"specs/{run}.yaml", schema=schema_ref, **_DEFAULTS[template])
+    return Starter(text, extras)
 
 
-def schema_reference(path: str | None) -> str:
-    """What the yaml-language-server modeline points at: the repo's schema file when the spec sits
-    in a checkout that has one (works offline), else the schema's published $id."""
-    if path:
-        folder = Path(path).resolve().parent
-        for parent in (folder, *folder.parents):
-            candidate = parent / "schemas" / "runspec.schema.json"
-            if candidate.is_file():
-                return os.path.relpath(candidate, folder)
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["$id"]
+def write(starter_: Starter, path: Path) -> list[Path]:
+    """Write the spec and what goes beside it; return every path written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_.text, encoding="utf-8")
+    written = [path]
+    for extra, writer in starter_.extras.items():
+        writer(extra)
+        written.append(extra)
+    return written
+
+
+def _schema_beside(folder: Path) -> tuple[str, dict[Path, Callable[[Path], None]]]:
+    """The modeline's target: the checkout's schema when the spec sits in one (stays current with
+    the code), else a copy of the installed schema written beside the spec."""
+    resolved = folder.resolve()
+    for parent in (resolved, *resolved.parents):
+        candidate = parent / "schemas" / SCHEMA_FILE
+        if candidate.is_file():
+            return os.path.relpath(candidate, resolved), {}
+    return SCHEMA_FILE, {folder / SCHEMA_FILE: _write_schema}
+
+
+def _write_schema(path: Path) -> None:
+    path.write_bytes(SCHEMA_PATH.read_bytes())
+
+
+def _write_sample_data(folder: Path) -> None:
+    from orchestrator.targets.local.sample_data import write_dataset
+
+    write_dataset(folder)

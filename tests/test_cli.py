@@ -92,17 +92,39 @@ def test_schema_prints_the_schema_file():
 
 
 @pytest.mark.parametrize("template", ["azureml", "local"])
-def test_init_writes_a_spec_that_validates(tmp_path, template, monkeypatch):
-    if template == "local":  # the local template points at ./data/quickstart-chat beside the spec
-        import shutil
-        shutil.copytree(SPECS / "data", tmp_path / "specs" / "data")
+def test_init_writes_a_spec_that_validates_where_it_is_written(tmp_path, template, monkeypatch):
+    """In an empty folder outside any checkout: the data and the schema come from the package."""
+    monkeypatch.chdir(tmp_path)
     target = tmp_path / "specs" / "My_Run.yaml"
     assert run("init", "--template", template, str(target)).exit_code == 0
     text = target.read_text()
-    assert "name: my-run" in text and text.startswith("# yaml-language-server: $schema=")
-    assert run("validate", str(target)).exit_code == 0
+    assert "name: my-run" in text
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=runspec.schema.json"
+    schema_copy = json.loads((target.parent / "runspec.schema.json").read_text())
+    assert schema_copy == json.loads((ROOT / "schemas" / "runspec.schema.json").read_text())
+    assert (target.parent / "data" / "quickstart-chat" / "train.jsonl").exists() == (template == "local")
+    result = run("validate", str(target))
+    assert result.exit_code == 0, result.output
     again = run("init", str(target))
     assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_init_inside_a_checkout_points_at_its_schema(tmp_path):
+    target = SPECS / "tmp-init-test.yaml"
+    try:
+        assert run("init", "--template", "azureml", str(target)).exit_code == 0
+        assert target.read_text().splitlines()[0] == "# yaml-language-server: $schema=../schemas/runspec.schema.json"
+        assert not (SPECS / "runspec.schema.json").exists()
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_the_shipped_sample_data_is_what_init_writes(tmp_path):
+    from orchestrator.targets.local.sample_data import write_dataset
+
+    write_dataset(tmp_path)
+    for split in ("train", "test"):
+        assert (tmp_path / f"{split}.jsonl").read_text() == (SPECS / "data" / "quickstart-chat" / f"{split}.jsonl").read_text()
 
 
 def test_usage_error_is_exit_2():
