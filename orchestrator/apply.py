@@ -58,6 +58,13 @@ def check_saved_plan(saved: dict, fresh: Plan) -> None:
 
 def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
     """Run every stage the plan does not skip, in order; return the records written."""
+    try:
+        return _execute(target, plan, events)
+    finally:
+        events.close()  # a live display gives the terminal back, whatever happened
+
+
+def _execute(target, plan: Plan, events: Events) -> dict[str, dict]:
     done: dict[str, dict] = {}
     target.begin(plan)
     for stage in plan.stages:
