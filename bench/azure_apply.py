@@ -86,27 +86,29 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(saved)
     ratio = median(sequential, "seconds") / median(overlapped, "seconds")
-    section = "\n".join([
-        f"## azureml apply against the emulator ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-        f"median of {args.runs} runs, `python bench/azure_apply.py`)",
-        "",
-        "| apply | requests | create/update/delete | wall |",
-        "|---|---|---|---|",
-        f"| fresh, zero latency | {median(fresh, 'requests'):.0f} | {median(fresh, 'mutations'):.0f} | "
-        f"{median(fresh, 'seconds'):.2f} s |",
-        f"| no-op re-apply, zero latency | {median(noop, 'requests'):.0f} | {median(noop, 'mutations'):.0f} | "
-        f"{median(noop, 'seconds'):.2f} s |",
-        f"| fresh, timed world, endpoint created during the fine-tune | {median(overlapped, 'requests'):.0f} | "
-        f"{median(overlapped, 'mutations'):.0f} | {median(overlapped, 'seconds'):.2f} s |",
-        f"| fresh, timed world, sequential baseline | {median(sequential, 'requests'):.0f} | "
-        f"{median(sequential, 'mutations'):.0f} | {median(sequential, 'seconds'):.2f} s |",
-        "",
-        f"Creating the endpoint during the fine-tune takes {median(sequential, 'seconds') - median(overlapped, 'seconds'):.2f} s "
-        f"off the apply (the endpoint's creation lasts at least 1.5 s here, plus its polls): sequential / overlapped = "
-        f"{ratio:.2f}x. Request counts of the timed runs vary by a poll or two with timing. The run lock's blob lease "
-        "calls count as requests, not as create/update/delete.",
-        "",
-    ])
+    section = "\n".join(
+        [
+            f"## azureml apply against the emulator ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+            f"median of {args.runs} runs, `python bench/azure_apply.py`)",
+            "",
+            "| apply | requests | create/update/delete | wall |",
+            "|---|---|---|---|",
+            f"| fresh, zero latency | {median(fresh, 'requests'):.0f} | {median(fresh, 'mutations'):.0f} | "
+            f"{median(fresh, 'seconds'):.2f} s |",
+            f"| no-op re-apply, zero latency | {median(noop, 'requests'):.0f} | {median(noop, 'mutations'):.0f} | "
+            f"{median(noop, 'seconds'):.2f} s |",
+            f"| fresh, timed world, endpoint created during the fine-tune | {median(overlapped, 'requests'):.0f} | "
+            f"{median(overlapped, 'mutations'):.0f} | {median(overlapped, 'seconds'):.2f} s |",
+            f"| fresh, timed world, sequential baseline | {median(sequential, 'requests'):.0f} | "
+            f"{median(sequential, 'mutations'):.0f} | {median(sequential, 'seconds'):.2f} s |",
+            "",
+            f"Creating the endpoint during the fine-tune takes {median(sequential, 'seconds') - median(overlapped, 'seconds'):.2f} s "
+            f"off the apply (the endpoint's creation lasts at least 1.5 s here, plus its polls): sequential / overlapped = "
+            f"{ratio:.2f}x. Request counts of the timed runs vary by a poll or two with timing. The run lock's blob lease "
+            "calls count as requests, not as create/update/delete.",
+            "",
+        ]
+    )
     print(section)
     if args.write:
         write_section(args.write, section)

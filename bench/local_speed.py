@@ -45,8 +45,11 @@ def ours(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
     result = train.finetune(spec, model_dir, train_file, work)
     # The loop's own rate: real tokens over the training steps (model load and save excluded,
     # as the baseline's trainer.train() excludes them).
-    return {"wall_s": time.perf_counter() - start, "tokens_per_s": result["tokens_per_s"],
-            "loss_last": result["loss_last"]}
+    return {
+        "wall_s": time.perf_counter() - start,
+        "tokens_per_s": result["tokens_per_s"],
+        "loss_last": result["loss_last"],
+    }
 
 
 def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
@@ -59,8 +62,16 @@ def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
     torch.manual_seed(ft.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=ft.lora.r, lora_alpha=ft.lora.alpha, lora_dropout=ft.lora.dropout,
-                                             target_modules=train._lora_targets(model), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=ft.lora.r,
+            lora_alpha=ft.lora.alpha,
+            lora_dropout=ft.lora.dropout,
+            target_modules=train._lora_targets(model),
+            task_type="CAUSAL_LM",
+        ),
+    )
     records = [json.loads(line) for line in train_file.read_text().splitlines() if line.strip()]
     examples = [train.assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
     data = [{"input_ids": x, "labels": y} for x, y in examples]
@@ -70,9 +81,19 @@ def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
         ids, labels, mask = train.collate([(b["input_ids"], b["labels"]) for b in batch], list(range(len(batch))), pad)
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
-    args = TrainingArguments(output_dir=str(work), per_device_train_batch_size=ft.batch_size, num_train_epochs=1,
-                             learning_rate=ft.learning_rate, report_to="none", save_strategy="no", logging_strategy="no",
-                             use_cpu=True, seed=ft.seed, remove_unused_columns=False, disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(work),
+        per_device_train_batch_size=ft.batch_size,
+        num_train_epochs=1,
+        learning_rate=ft.learning_rate,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        seed=ft.seed,
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
     start = time.perf_counter()
     trainer.train()
@@ -88,10 +109,24 @@ def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
     key_file.write_text("bench-key")
     port = _free_port()
     config = work / "server.json"
-    config.write_text(json.dumps({"model_dir": str(model_dir), "port": port, "key_file": str(key_file),
-                                  "timeout_ms": 90000, "max_concurrent": 4}))
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=ROOT)
+    config.write_text(
+        json.dumps(
+            {
+                "model_dir": str(model_dir),
+                "port": port,
+                "key_file": str(key_file),
+                "timeout_ms": 90000,
+                "max_concurrent": 4,
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -100,12 +135,16 @@ def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
                     break
             except OSError:
                 time.sleep(0.2)
-        body = payload([{"role": "user", "content": "What is the capital of France?"}],
-                       {"max_new_tokens": 16, "do_sample": False})
+        body = payload(
+            [{"role": "user", "content": "What is the capital of France?"}], {"max_new_tokens": 16, "do_sample": False}
+        )
 
         def one(_):
-            req = urllib.request.Request(url + "/score", data=body, headers={"Authorization": "Bearer bench-key",
-                                                                             "Content-Type": "application/json"})
+            req = urllib.request.Request(
+                url + "/score",
+                data=body,
+                headers={"Authorization": "Bearer bench-key", "Content-Type": "application/json"},
+            )
             start = time.perf_counter()
             with urllib.request.urlopen(req, timeout=120) as resp:
                 assert resp.status == 200
@@ -143,15 +182,21 @@ def main() -> None:
         serve = endpoint(model_dir, work, args.requests)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = [f"## local target speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, SmolLM2-135M-Instruct, "
-           f"{args.examples} conversations, batch {spec.finetune.batch_size}, LoRA r={spec.finetune.lora.r})", "",
-           "| what | figure | against |", "|---|---|---|",
-           f"| plain transformers Trainer loop (baseline) | {base['tokens_per_s']:.0f} real tokens/s, {base['wall_s']:.1f} s | |",
-           f"| orchestrate LoRA loop (length-grouped batches) | {mine['tokens_per_s']:.0f} real tokens/s, {mine['wall_s']:.1f} s incl. "
-           f"merge and save | {mine['tokens_per_s'] / base['tokens_per_s']:.2f}x the baseline (goal >= 1.0x) |"]
+    out = [
+        f"## local target speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, SmolLM2-135M-Instruct, "
+        f"{args.examples} conversations, batch {spec.finetune.batch_size}, LoRA r={spec.finetune.lora.r})",
+        "",
+        "| what | figure | against |",
+        "|---|---|---|",
+        f"| plain transformers Trainer loop (baseline) | {base['tokens_per_s']:.0f} real tokens/s, {base['wall_s']:.1f} s | |",
+        f"| orchestrate LoRA loop (length-grouped batches) | {mine['tokens_per_s']:.0f} real tokens/s, {mine['wall_s']:.1f} s incl. "
+        f"merge and save | {mine['tokens_per_s'] / base['tokens_per_s']:.2f}x the baseline (goal >= 1.0x) |",
+    ]
     for concurrency, p50, p95, rps in serve:
-        out.append(f"| endpoint, concurrency {concurrency}, {args.requests} requests, 16 new tokens | "
-                   f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, {rps:.2f} req/s | |")
+        out.append(
+            f"| endpoint, concurrency {concurrency}, {args.requests} requests, 16 new tokens | "
+            f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, {rps:.2f} req/s | |"
+        )
     text = "\n".join(out) + "\n"
     print(text)
     if args.write:

@@ -52,8 +52,11 @@ def main() -> None:
     parser.add_argument("--write", help="append the results as a section of this Markdown file")
     args = parser.parse_args()
     orchestrate = Path(sys.executable).with_name("orchestrate")
-    validate_cmd = [str(orchestrate), "validate", str(SPEC)] if orchestrate.exists() else \
-        [sys.executable, "-m", "orchestrator", "validate", str(SPEC)]
+    validate_cmd = (
+        [str(orchestrate), "validate", str(SPEC)]
+        if orchestrate.exists()
+        else [sys.executable, "-m", "orchestrator", "validate", str(SPEC)]
+    )
     baseline = wall([sys.executable, "-c", "import azure.ai.ml"], args.runs)
     validate = wall(validate_cmd, args.runs)
     bare = wall([sys.executable, "-c", "pass"], args.runs)
@@ -63,12 +66,24 @@ def main() -> None:
     rows = [
         ("python -c 'pass' (interpreter start)", f"{med_p:.3f} s", ""),
         ("python -c 'import azure.ai.ml' (baseline)", f"{med_b:.3f} s", ""),
-        ("orchestrate validate specs/phi3-ultrachat.yaml", f"{med_v:.3f} s", f"{med_b / med_v:.1f}x faster than baseline (goal >= 5x)"),
-        ("1,000 x check_file(phi3) in one process, median of 5 batches", f"{thousand:.3f} s",
-         f"{thousand:.2f} s of 2 s budget (fastest batch {min(batches):.2f} s)"),
+        (
+            "orchestrate validate specs/phi3-ultrachat.yaml",
+            f"{med_v:.3f} s",
+            f"{med_b / med_v:.1f}x faster than baseline (goal >= 5x)",
+        ),
+        (
+            "1,000 x check_file(phi3) in one process, median of 5 batches",
+            f"{thousand:.3f} s",
+            f"{thousand:.2f} s of 2 s budget (fastest batch {min(batches):.2f} s)",
+        ),
     ]
-    text = [f"## validate speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-            f"median of {args.runs} runs)", "", "| what | time | against |", "|---|---|---|"]
+    text = [
+        f"## validate speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"median of {args.runs} runs)",
+        "",
+        "| what | time | against |",
+        "|---|---|---|",
+    ]
     text += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     out = "\n".join(text) + "\n"
     print(out)

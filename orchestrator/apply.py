@@ -37,9 +37,13 @@ def read_saved_plan(path: str) -> dict:
     except FileNotFoundError:
         raise OrchestrateError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OrchestrateError(f"{path} is not a saved plan (not JSON); pass a spec .yaml or a `plan --out` file") from None
+        raise OrchestrateError(
+            f"{path} is not a saved plan (not JSON); pass a spec .yaml or a `plan --out` file"
+        ) from None
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or "stages" not in data:
-        raise OrchestrateError(f"{path} is not a plan saved by this version of orchestrate (format_version {FORMAT_VERSION})")
+        raise OrchestrateError(
+            f"{path} is not a plan saved by this version of orchestrate (format_version {FORMAT_VERSION})"
+        )
     if data.get("mode") != "apply":
         raise OrchestrateError(f"{path} is a {data.get('mode')} plan; apply takes apply plans")
     return data
@@ -53,7 +57,9 @@ def check_saved_plan(saved: dict, fresh: Plan) -> None:
         raise OrchestrateError("the target's state changed since the plan was saved; run `orchestrate plan` again")
     planned = [(s["name"], s["action"], s["fingerprint"]) for s in saved["stages"]]
     if planned != [(s.name, s.action, s.fingerprint) for s in fresh.stages]:
-        raise OrchestrateError("the saved plan's stages differ from what apply would do now; run `orchestrate plan` again")
+        raise OrchestrateError(
+            "the saved plan's stages differ from what apply would do now; run `orchestrate plan` again"
+        )
 
 
 def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
@@ -81,9 +87,11 @@ def _execute(target, plan: Plan, events: Events) -> dict[str, dict]:
                 record = target.apply_stage(stage, events)
         except KeyboardInterrupt:
             running = target.left_running(stage.name)
-            raise Interrupted(f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "
-                              f"recorded and `orchestrate {'destroy' if plan.mode == 'destroy' else 'apply'}` resumes "
-                              "from there") from None
+            raise Interrupted(
+                f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "
+                f"recorded and `orchestrate {'destroy' if plan.mode == 'destroy' else 'apply'}` resumes "
+                "from there"
+            ) from None
         except OrchestrateError as exc:
             events.emit("error", stage.name, message=str(exc))
             target.settle(events)  # what runs alongside finishes and is recorded before we stop

@@ -16,17 +16,35 @@ import click
 from orchestrator import __version__
 from orchestrator.errors import OrchestrateError, SpecError
 
-PRICES = click.option("--prices", type=click.Path(dir_okay=False, exists=True),
-                      help="YAML price table (currency: EUR, prices: {SKU: hourly price}) for money estimates.")
-THROUGHPUT = click.option("--throughput", type=click.IntRange(min=1),
-                          help="Assumed fine-tune tokens/s per GPU (default: a table per GPU family).")
-CREDENTIAL = click.option("--credential", type=click.Choice(["default", "cli", "environment", "managed_identity",
-                                                             "workload_identity", "interactive"]),
-                          help="azureml: how to authenticate, overriding workspace.credential.")
-FORCE_UNLOCK = click.option("--force-unlock", is_flag=True,
-                            help="azureml: break the run's lock on Azure first (only when the apply holding it is dead).")
-OUTPUT = click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text",
-                      show_default=True, help="text for people, json for programs (on stdout).")
+PRICES = click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, exists=True),
+    help="YAML price table (currency: EUR, prices: {SKU: hourly price}) for money estimates.",
+)
+THROUGHPUT = click.option(
+    "--throughput",
+    type=click.IntRange(min=1),
+    help="Assumed fine-tune tokens/s per GPU (default: a table per GPU family).",
+)
+CREDENTIAL = click.option(
+    "--credential",
+    type=click.Choice(["default", "cli", "environment", "managed_identity", "workload_identity", "interactive"]),
+    help="azureml: how to authenticate, overriding workspace.credential.",
+)
+FORCE_UNLOCK = click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="azureml: break the run's lock on Azure first (only when the apply holding it is dead).",
+)
+OUTPUT = click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for programs (on stdout).",
+)
 
 
 class _Group(click.Group):
@@ -94,10 +112,19 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
-@click.option("--format", "fmt", type=click.Choice(["text", "github"]), default="text", show_default=True,
-              help="github: print ::error annotations that GitHub Actions shows on the pull request.")
-@click.option("--no-env", is_flag=True,
-              help="Leave ${env:NAME} references unresolved (CI without the secrets); all else is checked.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="github: print ::error annotations that GitHub Actions shows on the pull request.",
+)
+@click.option(
+    "--no-env",
+    is_flag=True,
+    help="Leave ${env:NAME} references unresolved (CI without the secrets); all else is checked.",
+)
 def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> None:
     """Check specs against the schema and the cross-field rules, offline.
 
@@ -134,17 +161,30 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @OUTPUT
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True),
-              help="Also save the plan as JSON to this file.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
-@click.option("--offline", is_flag=True,
-              help="Do not read the target (no Azure calls, no credentials): every stage shows as to create.")
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, writable=True), help="Also save the plan as JSON to this file."
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 when nothing would change, 2 when something would, 1 on error."
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Do not read the target (no Azure calls, no credentials): every stage shows as to create.",
+)
 @CREDENTIAL
 @PRICES
 @THROUGHPUT
-def plan(spec: str, output: str, out_file: str | None, detailed_exitcode: bool, offline: bool, credential: str | None,
-         prices: str | None, throughput: int | None) -> None:
+def plan(
+    spec: str,
+    output: str,
+    out_file: str | None,
+    detailed_exitcode: bool,
+    offline: bool,
+    credential: str | None,
+    prices: str | None,
+    throughput: int | None,
+) -> None:
     """Show the ordered stages, their resource names and fingerprints, and what apply would do.
 
     Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
@@ -210,8 +250,16 @@ def _observe_unless_offline(the_spec, credential: str | None = None, offline: bo
         raise OrchestrateError(f"{exc}\n(`orchestrate plan --offline` plans without reading the target)") from None
 
 
-def _plan_and_execute(spec: str, make, output: str, yes: bool, question: str, nothing: str,
-                      credential: str | None = None, force_unlock: bool = False):
+def _plan_and_execute(
+    spec: str,
+    make,
+    output: str,
+    yes: bool,
+    question: str,
+    nothing: str,
+    credential: str | None = None,
+    force_unlock: bool = False,
+):
     """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do.
 
     SPEC may be a plan saved by `plan --out`: then it is applied without asking, but only if the
@@ -264,8 +312,16 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
     """
     from orchestrator.plan import make_plan
 
-    the_plan, records = _plan_and_execute(spec, make_plan, output, yes, "Apply this plan?",
-                                          "No changes: every stage is up to date.", credential, force_unlock)
+    the_plan, records = _plan_and_execute(
+        spec,
+        make_plan,
+        output,
+        yes,
+        "Apply this plan?",
+        "No changes: every stage is up to date.",
+        credential,
+        force_unlock,
+    )
     if the_plan is None:
         return
     smoke = records.get("smoke_test")
@@ -281,10 +337,14 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
 @OUTPUT
 @CREDENTIAL
 @FORCE_UNLOCK
-@click.option("--keep-model-and-data", is_flag=True,
-              help="Leave the registered model version and the data versions (delete only what bills).")
-def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool,
-            keep_model_and_data: bool) -> None:
+@click.option(
+    "--keep-model-and-data",
+    is_flag=True,
+    help="Leave the registered model version and the data versions (delete only what bills).",
+)
+def destroy(
+    spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool, keep_model_and_data: bool
+) -> None:
     """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
     deployment, the registered model version and the run's files. Nothing else is touched: on
     azureml only resources whose tags name this run are deleted (model and data versions are
@@ -297,9 +357,16 @@ def destroy(spec: str, yes: bool, output: str, credential: str | None, force_unl
     from orchestrator.plan import make_destroy_plan
 
     keep = ("register", "data") if keep_model_and_data else ()
-    the_plan, _ = _plan_and_execute(spec, lambda the_spec, observed: make_destroy_plan(the_spec, observed, keep),
-                                    output, yes, "Destroy these resources?", "Nothing to destroy.", credential,
-                                    force_unlock)
+    the_plan, _ = _plan_and_execute(
+        spec,
+        lambda the_spec, observed: make_destroy_plan(the_spec, observed, keep),
+        output,
+        yes,
+        "Destroy these resources?",
+        "Nothing to destroy.",
+        credential,
+        force_unlock,
+    )
     if the_plan is None:
         return
     click.echo(f"Destroy complete: {the_plan.summary()}", err=True)
@@ -332,8 +399,13 @@ def status(spec: str, output: str, credential: str | None) -> None:
         drift = "" if stage.action == "skip" else (stage.reason if state == "present" else "")
         # What the target saw (a job's status, a pinned version) first, then what apply recorded.
         detail = (seen.detail or seen.note) if seen is not None else ""
-        row = {"stage": stage.name, "resource": stage.resource, "state": state, "drift": drift,
-               "detail": detail or records.get(stage.name, {}).get("detail", "")}
+        row = {
+            "stage": stage.name,
+            "resource": stage.resource,
+            "state": state,
+            "drift": drift,
+            "detail": detail or records.get(stage.name, {}).get("detail", ""),
+        }
         if stage.name == "deployment" and state == "present":
             row["scoring_uri"] = target.scoring_uri()
         rows.append(row)
@@ -378,8 +450,14 @@ def invoke(spec: str, message: str, max_new_tokens: int | None, credential: str 
 @cli.command()
 @click.argument("args", nargs=-1, required=True, metavar="OLD NEW | REV[..REV] [PATH...]")
 @OUTPUT
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
-              help="markdown: a pull-request comment.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: a pull-request comment.",
+)
 def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
     """Show what a spec change means: changed fields (defaults filled, so formatting-only edits
     show nothing) and the stages each change reruns.
@@ -433,8 +511,13 @@ def _diff_inputs(args: tuple[str, ...]) -> list[tuple]:
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Folder for pipeline-job.yaml, model.yaml, endpoint.yaml, deployment.yaml.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder for pipeline-job.yaml, model.yaml, endpoint.yaml, deployment.yaml.",
+)
 def render(spec: str, out_dir: str) -> None:
     """Write the resolved Azure ML entities as CLI v2 YAML files.
 
@@ -477,8 +560,13 @@ def schema(markdown: bool) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False), required=False)
-@click.option("--template", type=click.Choice(["azureml", "local"]), default="azureml", show_default=True,
-              help="azureml: Phi-3 on Azure ML; local: a small model on this machine.")
+@click.option(
+    "--template",
+    type=click.Choice(["azureml", "local"]),
+    default="azureml",
+    show_default=True,
+    help="azureml: Phi-3 on Azure ML; local: a small model on this machine.",
+)
 @click.option("--name", help="Run name (default: the file name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str | None, template: str, name: str | None, force: bool) -> None:

@@ -54,9 +54,12 @@ class SpecDiff:
 
     @property
     def estimate_changed(self) -> bool:
-        return self.estimate_before is not None and self.estimate_after is not None and \
-            (self.estimate_before.finetune_gpu_hours, self.estimate_before.endpoint_instance_hours_per_day) != \
-            (self.estimate_after.finetune_gpu_hours, self.estimate_after.endpoint_instance_hours_per_day)
+        return (
+            self.estimate_before is not None
+            and self.estimate_after is not None
+            and (self.estimate_before.finetune_gpu_hours, self.estimate_before.endpoint_instance_hours_per_day)
+            != (self.estimate_after.finetune_gpu_hours, self.estimate_after.endpoint_instance_hours_per_day)
+        )
 
     @property
     def name(self) -> str:
@@ -124,8 +127,9 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         status = "added" if old is None else "removed"
         data, diags = _load(new if new is not None else old, new_name if new is not None else old_name)
         prints = _prints(data) if data is not None else None
-        return SpecDiff(old_name, new_name, "invalid" if diags else status, reruns=tuple(prints or ()),
-                        diagnostics=tuple(diags))
+        return SpecDiff(
+            old_name, new_name, "invalid" if diags else status, reruns=tuple(prints or ()), diagnostics=tuple(diags)
+        )
     old_data, old_diags = _load(old, old_name)
     new_data, new_diags = _load(new, new_name)
     if old_data is None or new_data is None:
@@ -142,8 +146,15 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         changes.append(FieldChange(path, a, b, _reruns(base, _prints(single))))
     renamed = old_name != new_name and old_name is not None and new_name is not None
     status = "renamed" if renamed else ("modified" if changes else "unchanged")
-    return SpecDiff(old_name, new_name, status, tuple(changes), _reruns(base, _prints(new_data)),
-                    estimate_before=_estimate(old_data, old_name), estimate_after=_estimate(new_data, new_name))
+    return SpecDiff(
+        old_name,
+        new_name,
+        status,
+        tuple(changes),
+        _reruns(base, _prints(new_data)),
+        estimate_before=_estimate(old_data, old_name),
+        estimate_after=_estimate(new_data, new_name),
+    )
 
 
 def _estimate(data: dict, name: str | None) -> Estimate | None:

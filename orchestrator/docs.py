@@ -17,7 +17,9 @@ def _walk(node: dict, root: dict, prefix: str, lines: list[str]) -> None:
     for key, sub in node.get("properties", {}).items():
         resolved = _deref(sub, root)
         path = f"{prefix}{key}"
-        lines.append(f"| `{path}` | {_type(resolved)} | {_default(resolved)} | {_cell(resolved.get('description', ''))} |")
+        lines.append(
+            f"| `{path}` | {_type(resolved)} | {_default(resolved)} | {_cell(resolved.get('description', ''))} |"
+        )
         if "properties" in resolved:
             _walk(resolved, root, path + ".", lines)
         if resolved.get("additionalProperties") not in (False, None, True):

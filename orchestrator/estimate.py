@@ -16,13 +16,25 @@ from orchestrator.spec.skus import gpus_for
 
 # Rows per split of datasets the reference workflow uses (dataset card of ultrachat_200k).
 KNOWN_ROWS = {
-    "HuggingFaceH4/ultrachat_200k": {"train_sft": 207_865, "test_sft": 23_110, "train_gen": 256_032, "test_gen": 28_304},
+    "HuggingFaceH4/ultrachat_200k": {
+        "train_sft": 207_865,
+        "test_sft": 23_110,
+        "train_gen": 256_032,
+        "test_gen": 28_304,
+    },
 }
 # Assumed LoRA fine-tune throughput per GPU for a ~4B-parameter model, tokens/s. An assumption,
 # stated in every estimate, overridable with --throughput.
 TOKENS_PER_S_PER_GPU = {"t4": 400, "v100": 1_000, "a100": 2_500, "h100": 5_000}
-_FAMILY = (("h100", "h100"), ("a100", "a100"), ("nd96asr_v4", "a100"), ("t4", "t4"), ("s_v3", "v100"),
-           ("rs_v2", "v100"), ("rs_v3", "v100"))
+_FAMILY = (
+    ("h100", "h100"),
+    ("a100", "a100"),
+    ("nd96asr_v4", "a100"),
+    ("t4", "t4"),
+    ("s_v3", "v100"),
+    ("rs_v2", "v100"),
+    ("rs_v3", "v100"),
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +112,9 @@ def estimate(spec: RunSpec, *, prices: dict | None = None, throughput: int | Non
         gpu_hours = wall * gpus
         if spec.compute.sku.lower() in table:
             cost = wall * table[spec.compute.sku.lower()]  # a node is billed per hour, all its GPUs included
-    return Estimate(tokens, basis, per_gpu, wall, gpu_hours, instance_hours, cost, endpoint_cost,
-                    prices.get("currency", ""))
+    return Estimate(
+        tokens, basis, per_gpu, wall, gpu_hours, instance_hours, cost, endpoint_cost, prices.get("currency", "")
+    )
 
 
 def estimate_text(e: Estimate) -> str:
@@ -111,8 +124,10 @@ def estimate_text(e: Estimate) -> str:
     if e.finetune_gpu_hours is None:
         ft = f"fine-tune: no GPU-hour estimate ({e.tokens_basis})"
     else:
-        ft = (f"fine-tune: ~{e.finetune_gpu_hours:.1f} GPU-hours (~{e.finetune_wall_hours:.1f} h wall) for "
-              f"{e.tokens_basis}, assuming {e.throughput_per_gpu} tokens/s per GPU")
+        ft = (
+            f"fine-tune: ~{e.finetune_gpu_hours:.1f} GPU-hours (~{e.finetune_wall_hours:.1f} h wall) for "
+            f"{e.tokens_basis}, assuming {e.throughput_per_gpu} tokens/s per GPU"
+        )
         if e.finetune_cost is not None:
             ft += f", ~{money}{e.finetune_cost:.2f}"
     ep = f"endpoint: {e.endpoint_instance_hours_per_day:g} instance-hours per day while deployed"

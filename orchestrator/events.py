@@ -55,8 +55,9 @@ class Events:
         if e["event"] == "finished":
             return f"{stage}done ({e.get('seconds', 0):.1f}s){' - ' + e['detail'] if e.get('detail') else ''}"
         if e["event"] == "progress" and "loss" in e:
-            return (f"{stage}step {e['step']}/{e['total']}  loss {e['loss']:.3f}  "
-                    f"{e.get('tokens_per_s', 0):.0f} tokens/s")
+            return (
+                f"{stage}step {e['step']}/{e['total']}  loss {e['loss']:.3f}  {e.get('tokens_per_s', 0):.0f} tokens/s"
+            )
         if e["event"] == "error":
             return f"{stage}FAILED: {e.get('message', '')}"
         return f"{stage}{e.get('message', e['event'])}"
@@ -75,8 +76,15 @@ class _Live:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.tasks: dict[str, Any] = {}
         self.lock = threading.Lock()  # the endpoint reports from its own thread during the fine-tune
 
@@ -91,8 +99,9 @@ class _Live:
             elif kind == "progress" and stage in self.tasks:
                 task = self.tasks[stage]
                 if "step" in event and "total" in event:
-                    self.progress.update(task, completed=event["step"], total=event["total"], description=text,
-                                         refresh=True)
+                    self.progress.update(
+                        task, completed=event["step"], total=event["total"], description=text, refresh=True
+                    )
                 else:  # a status change (job Running, uploaded train.jsonl): kept as a line, and shown live
                     self.progress.console.print(text, markup=False)
                     self.progress.update(task, description=text)

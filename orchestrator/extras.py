@@ -47,7 +47,9 @@ def missing(exc: ImportError, what: str = "this", target: str | None = None) -> 
     hint = install_hint(exc.name, target)
     if hint is None:
         return None
-    return MissingDependency(f"{what} needs the Python package {exc.name.split('.')[0]}, which is not installed: {hint}")
+    return MissingDependency(
+        f"{what} needs the Python package {exc.name.split('.')[0]}, which is not installed: {hint}"
+    )
 
 
 def require(*modules: str, what: str, target: str | None = None) -> None:

@@ -27,12 +27,15 @@ def repo_root(cwd: Path) -> Path:
 
 
 def is_revision(text: str, cwd: Path) -> bool:
-    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}"], cwd=cwd,
-                          capture_output=True)
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}"], cwd=cwd, capture_output=True
+    )
     return proc.returncode == 0
 
 
-def changed_specs(old_rev: str, new_rev: str | None, paths: list[str], cwd: Path) -> list[tuple[str | None, str | None]]:
+def changed_specs(
+    old_rev: str, new_rev: str | None, paths: list[str], cwd: Path
+) -> list[tuple[str | None, str | None]]:
     """(old path, new path) of every spec file that differs; None marks an added or removed side.
 
     new_rev None means the working tree, untracked spec files included. Paths are repo-relative.

@@ -49,16 +49,19 @@ def starter(template: str, *, name: str | None = None, path: str | None = None) 
 
     run = name or run_name_for(path)
     if not _RUN_NAME.match(run):
-        raise OrchestrateError(f"run name {run!r} is not valid: 3-24 characters, lowercase letters, digits and '-', "
-                               "starting with a letter")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+        raise OrchestrateError(
+            f"run name {run!r} is not valid: 3-24 characters, lowercase letters, digits and '-', starting with a letter"
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
     folder = Path(path).parent if path else Path(".")
     schema_ref, extras = _schema_beside(folder) if path else (SCHEMA_FILE, {})
     if path and template == "local" and not (folder / SAMPLE_DATA).exists():
         extras[folder / SAMPLE_DATA] = _write_sample_data
     text = env.get_template(f"init-{template}.yaml.j2").render(
-        name=run, path=path or f"specs/{run}.yaml", schema=schema_ref, **_DEFAULTS[template])
+        name=run, path=path or f"specs/{run}.yaml", schema=schema_ref, **_DEFAULTS[template]
+    )
     return Starter(text, extras)
 
 

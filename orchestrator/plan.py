@@ -69,8 +69,10 @@ class Plan:
 
     def summary(self) -> str:
         c = self.counts()
-        return (f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[REPLACE]} to replace, "
-                f"{c[DELETE]} to delete, {c[SKIP]} unchanged.")
+        return (
+            f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[REPLACE]} to replace, "
+            f"{c[DELETE]} to delete, {c[SKIP]} unchanged."
+        )
 
     def stage(self, name: str) -> PlannedStage:
         return next(s for s in self.stages if s.name == name)
@@ -123,10 +125,25 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
             action, reason, changed = SKIP, "torn down after its smoke test passed (teardown is up to date)", ()
         else:
             action, reason, changed = _decide(stage, inputs, prints[stage.name], seen, planned, observed is not None)
-        planned[stage.name] = PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
-                                           stage.depends_on, inputs, changed)
-    return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned.values()),
-                observed=observed is not None, observed_digest=observed_digest(observed))
+        planned[stage.name] = PlannedStage(
+            stage.name,
+            stage.resource(spec, prints[stage.name]),
+            action,
+            reason,
+            prints[stage.name],
+            stage.depends_on,
+            inputs,
+            changed,
+        )
+    return Plan(
+        spec.name,
+        spec.target,
+        spec.source_path,
+        spec_digest(spec),
+        tuple(planned.values()),
+        observed=observed is not None,
+        observed_digest=observed_digest(observed),
+    )
 
 
 def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], keep: tuple[str, ...] = ()) -> Plan:
@@ -145,22 +162,45 @@ def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], ke
             action, reason = DELETE, "created by this run"
         else:
             action, reason = SKIP, "nothing to delete"
-        planned.append(PlannedStage(stage.name, stage.resource(spec, prints[stage.name]), action, reason, prints[stage.name],
-                                    stage.depends_on, stage.inputs(spec)))
-    return Plan(spec.name, spec.target, spec.source_path, spec_digest(spec), tuple(planned), mode="destroy",
-                observed=True, observed_digest=observed_digest(observed))
+        planned.append(
+            PlannedStage(
+                stage.name,
+                stage.resource(spec, prints[stage.name]),
+                action,
+                reason,
+                prints[stage.name],
+                stage.depends_on,
+                stage.inputs(spec),
+            )
+        )
+    return Plan(
+        spec.name,
+        spec.target,
+        spec.source_path,
+        spec_digest(spec),
+        tuple(planned),
+        mode="destroy",
+        observed=True,
+        observed_digest=observed_digest(observed),
+    )
 
 
 def observed_digest(observed: Mapping[str, Observed | None] | None) -> str:
     """What a saved plan remembers of the state it saw: which stages exist, at which fingerprint."""
     if observed is None:
         return ""
-    return digest({name: [o.exists, o.fingerprint] + ([o.pinned] if o.pinned else [])
-                   for name, o in sorted(observed.items()) if o is not None})
+    return digest(
+        {
+            name: [o.exists, o.fingerprint] + ([o.pinned] if o.pinned else [])
+            for name, o in sorted(observed.items())
+            if o is not None
+        }
+    )
 
 
-def _decide(stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage],
-            was_observed: bool) -> tuple[str, str, tuple[str, ...]]:
+def _decide(
+    stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage], was_observed: bool
+) -> tuple[str, str, tuple[str, ...]]:
     if not was_observed:
         return CREATE, "not created yet", ()
     if seen is None or not seen.exists:

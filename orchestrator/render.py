@@ -28,17 +28,22 @@ def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     which = "labels/latest" if model_uri == "latest" else f"versions/{model_uri}"
     model_id = f"azureml://registries/{spec.model.registry}/models/{spec.model.name}/{which}"
     data_paths = {role: entities.data_asset_ref(spec, role, prints["data"]) for role in spec.dataset.splits}
-    job = entities.pipeline_job(spec, prints, model_id=model_id, data_paths=data_paths,
-                                gpus=pipeline.gpus_per_node(spec))
+    job = entities.pipeline_job(
+        spec, prints, model_id=model_id, data_paths=data_paths, gpus=pipeline.gpus_per_node(spec)
+    )
     model = entities.model(spec, prints, job=job.name)
     endpoint = entities.endpoint(spec, prints)
-    deployment = entities.deployment(spec, prints,
-                                     model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}")
+    deployment = entities.deployment(
+        spec, prints, model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, kind, entity in (("pipeline-job.yaml", "pipelineJob", job), ("model.yaml", "model", model),
-                               ("endpoint.yaml", "managedOnlineEndpoint", endpoint),
-                               ("deployment.yaml", "managedOnlineDeployment", deployment)):
+    for name, kind, entity in (
+        ("pipeline-job.yaml", "pipelineJob", job),
+        ("model.yaml", "model", model),
+        ("endpoint.yaml", "managedOnlineEndpoint", endpoint),
+        ("deployment.yaml", "managedOnlineDeployment", deployment),
+    ):
         # Not entity.dump(path): azure-ai-ml 1.35's ManagedOnlineEndpoint.dump ignores its
         # destination and writes nothing. _to_dict() is what every dump() serialises.
         data = {"$schema": f"{SCHEMA_BASE}/{kind}.schema.json", **json.loads(json.dumps(entity._to_dict()))}

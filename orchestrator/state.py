@@ -48,7 +48,9 @@ class RunState:
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise OrchestrateError(f"state file {self.path} is corrupt ({exc.msg}); move it away to start over") from None
+            raise OrchestrateError(
+                f"state file {self.path} is corrupt ({exc.msg}); move it away to start over"
+            ) from None
 
     def stages(self) -> dict[str, dict]:
         return self.load().get("stages", {})

@@ -43,15 +43,23 @@ def diagnostics_text(diags: Iterable[Diagnostic], *, color: bool = False) -> str
         line = d.format()
         if color:
             word = f"{d.severity}:"
-            line = line.replace(word, paint(word, "red" if d.severity == "error" else "yellow", enabled=True, bold=True), 1)
+            line = line.replace(
+                word, paint(word, "red" if d.severity == "error" else "yellow", enabled=True, bold=True), 1
+            )
         lines.append(line)
     return "\n".join(lines)
 
 
 def diagnostics_json(results: list) -> str:
     """`validate --output json`: one object per spec, the same diagnostics as the text form."""
-    return json.dumps({"specs": [{"path": r.path, "valid": r.ok, "diagnostics": [d.to_dict() for d in r.diagnostics]}
-                                 for r in results]}, indent=2)
+    return json.dumps(
+        {
+            "specs": [
+                {"path": r.path, "valid": r.ok, "diagnostics": [d.to_dict() for d in r.diagnostics]} for r in results
+            ]
+        },
+        indent=2,
+    )
 
 
 def plan_text(plan: Plan, *, color: bool = False) -> str:
@@ -121,6 +129,7 @@ def diff_text(diffs: list, *, color: bool = False) -> str:
 
 def estimate_change(before, after) -> str:
     """`fine-tune ~2.4 -> ~4.8 GPU-hours; endpoint 24 -> 48 instance-hours/day` (estimates)."""
+
     def hours(value):
         return "?" if value is None else f"~{value:.1f}"
 
@@ -128,8 +137,10 @@ def estimate_change(before, after) -> str:
     if before.finetune_gpu_hours != after.finetune_gpu_hours:
         parts.append(f"fine-tune {hours(before.finetune_gpu_hours)} -> {hours(after.finetune_gpu_hours)} GPU-hours")
     if before.endpoint_instance_hours_per_day != after.endpoint_instance_hours_per_day:
-        parts.append(f"endpoint {before.endpoint_instance_hours_per_day:g} -> "
-                     f"{after.endpoint_instance_hours_per_day:g} instance-hours/day")
+        parts.append(
+            f"endpoint {before.endpoint_instance_hours_per_day:g} -> "
+            f"{after.endpoint_instance_hours_per_day:g} instance-hours/day"
+        )
     return "; ".join(parts) + " (estimate)"
 
 
@@ -138,8 +149,13 @@ def diff_markdown(diffs: list) -> str:
 
     from orchestrator.resources import TEMPLATES_DIR
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), keep_trailing_newline=True,
-                             trim_blocks=False, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        keep_trailing_newline=True,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["show"] = show_value
     env.filters["code"] = lambda text: f"`{text}`"
     env.globals["estimate_change"] = estimate_change

@@ -38,7 +38,9 @@ class _Refuse(BaseHTTPRequestHandler):
         pass
 
     def _refuse(self) -> None:
-        target = self.path.rsplit(":", 1)[0] if self.command == "CONNECT" else (urlsplit(self.path).hostname or self.path)
+        target = (
+            self.path.rsplit(":", 1)[0] if self.command == "CONNECT" else (urlsplit(self.path).hostname or self.path)
+        )
         self.server.seen.append(f"{self.command} {target}")
         self.send_response(403, "recorded and refused")
         self.send_header("Content-Length", "0")

@@ -25,7 +25,9 @@ def test_validate_valid_spec_exit_0():
 
 
 def test_validate_invalid_spec_exit_1_with_located_errors(write_spec, phi3_text):
-    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: zero").replace("lr_scheduler: cosine", "lr_schedule: cosine"))
+    bad = write_spec(
+        phi3_text.replace("epochs: 1", "epochs: zero").replace("lr_scheduler: cosine", "lr_schedule: cosine")
+    )
     result = run("validate", str(bad))
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if ": error: " in line]
@@ -124,7 +126,9 @@ def test_the_shipped_sample_data_is_what_init_writes(tmp_path):
 
     write_dataset(tmp_path)
     for split in ("train", "test"):
-        assert (tmp_path / f"{split}.jsonl").read_text() == (SPECS / "data" / "quickstart-chat" / f"{split}.jsonl").read_text()
+        assert (tmp_path / f"{split}.jsonl").read_text() == (
+            SPECS / "data" / "quickstart-chat" / f"{split}.jsonl"
+        ).read_text()
 
 
 def test_usage_error_is_exit_2():
@@ -139,13 +143,25 @@ def test_help_teaches_with_examples():
 
 def _imported_modules(*args: str) -> set[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "orchestrator", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "orchestrator", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("args", [("validate", "specs/phi3-ultrachat.yaml"), ("plan", "--offline", "specs/phi3-ultrachat.yaml"),
-                                  ("schema",), ("init",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", "specs/phi3-ultrachat.yaml"),
+        ("plan", "--offline", "specs/phi3-ultrachat.yaml"),
+        ("schema",),
+        ("init",),
+    ],
+)
 def test_light_commands_never_import_heavy_libraries(args):
     modules = _imported_modules(*args)
     assert "orchestrator.cli" in modules  # proves the probe sees our imports
@@ -156,8 +172,13 @@ def test_light_commands_never_import_heavy_libraries(args):
 
 
 def test_subprocess_validate_like_a_user():
-    proc = subprocess.run([sys.executable, "-m", "orchestrator", "validate", "specs/phi3-ultrachat.yaml"],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "validate", "specs/phi3-ultrachat.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "specs/phi3-ultrachat.yaml: valid"
 

@@ -28,11 +28,18 @@ def test_local_jsonl_makes_no_network_connection(tmp_path, write_spec, recording
     """Run in a fresh interpreter, so nothing imported earlier by other tests hides an import-time call."""
     folder = write_dataset(tmp_path / "chat", train=40, test=10)
     spec_path = write_spec((SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat", str(folder)))
-    code = ("import sys; from pathlib import Path; from orchestrator.spec.validate import load_runspec; "
-            "from orchestrator.targets import dataprep; "
-            "print(dataprep.prepare(load_runspec(sys.argv[1]), Path(sys.argv[2]))['train']['rows'])")
-    proc = subprocess.run([sys.executable, "-c", code, str(spec_path), str(tmp_path / "out")], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    code = (
+        "import sys; from pathlib import Path; from orchestrator.spec.validate import load_runspec; "
+        "from orchestrator.targets import dataprep; "
+        "print(dataprep.prepare(load_runspec(sys.argv[1]), Path(sys.argv[2]))['train']['rows'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(spec_path), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "24"  # 60 % of 40
     assert "datasets" not in proc.stderr
@@ -50,8 +57,10 @@ def test_jsonl_json_and_parquet_give_the_same_rows(tmp_path, write_spec):
         rows = dataprep.read_jsonl(jsonl / f"{split}.jsonl")
         (as_json / f"{split}.json").write_text(json.dumps(rows))
         pq.write_table(pyarrow.Table.from_pylist(rows), as_parquet / f"{split}.parquet")
-    results = [_written(dataprep.prepare(_spec(folder, write_spec), tmp_path / f"out-{folder.name}"))
-               for folder in (jsonl, as_json, as_parquet)]
+    results = [
+        _written(dataprep.prepare(_spec(folder, write_spec), tmp_path / f"out-{folder.name}"))
+        for folder in (jsonl, as_json, as_parquet)
+    ]
     assert results[0] == results[1] == results[2]
     assert len(results[0]["train"]) == 18 and len(results[0]["test"]) == 10
 

@@ -67,7 +67,9 @@ def test_working_tree_against_a_revision_and_per_field_reruns(repo):
 def test_formatting_only_changes_show_no_diff(repo):
     text = (repo / "specs" / "phi3.yaml").read_text()
     text = text.replace("# The reference workflow", "# Reworded comment about the workflow")
-    text = text.replace("  name: gpu-a100\n  sku: Standard_NC24ads_A100_v4", "  sku: 'Standard_NC24ads_A100_v4'\n  name: \"gpu-a100\"")
+    text = text.replace(
+        "  name: gpu-a100\n  sku: Standard_NC24ads_A100_v4", "  sku: 'Standard_NC24ads_A100_v4'\n  name: \"gpu-a100\""
+    )
     text = text.replace("percent: 5}", "percent: 5.0}").replace("epochs: 1\n", "epochs: 1   # one pass\n")
     (repo / "specs" / "phi3.yaml").write_text(text)
     commit(repo, "format")
@@ -92,8 +94,9 @@ def test_added_removed_and_renamed_specs(repo):
     assert [(s["status"], s["new_name"]) for s in added] == [("added", "specs/second.yaml")]
     assert added[0]["reruns"][0] == "data"
     renamed = json.loads(run("HEAD~2..HEAD~1", "-o", "json").output)["specs"]
-    assert [(s["status"], s["old_name"], s["new_name"], s["changes"]) for s in renamed] == \
-        [("renamed", "specs/phi3.yaml", "specs/phi3-renamed.yaml", [])]
+    assert [(s["status"], s["old_name"], s["new_name"], s["changes"]) for s in renamed] == [
+        ("renamed", "specs/phi3.yaml", "specs/phi3-renamed.yaml", [])
+    ]
     removed = run("HEAD~1..HEAD")
     assert "specs/second.yaml: removed" in removed.output
 
@@ -116,7 +119,10 @@ def test_two_files_and_markdown(tmp_path):
     new.write_text(PHI3.replace("precision: fp16", "precision: bf16"))
     result = run(str(old), str(new), "--format", "markdown")
     assert result.exit_code == 0, result.output
-    assert "| `finetune.precision` | `fp16` | `bf16` | `finetune`, `register`, `deployment`, `smoke_test` |" in result.output
+    assert (
+        "| `finetune.precision` | `fp16` | `bf16` | `finetune`, `register`, `deployment`, `smoke_test` |"
+        in result.output
+    )
     assert result.output.startswith("### orchestrate diff")
 
 

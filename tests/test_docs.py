@@ -15,6 +15,12 @@ def test_readme_spec_reference_matches_the_schema():
 
 def test_reference_lists_every_leaf_key():
     text = reference_markdown(schema())
-    for key in ("finetune.lora.alpha", "deployment.probes.liveness.initial_delay", "deployment.request.timeout_ms",
-                "dataset.splits.train.percent", "smoke_test.parameters.max_new_tokens", "teardown.after_smoke_test"):
+    for key in (
+        "finetune.lora.alpha",
+        "deployment.probes.liveness.initial_delay",
+        "deployment.request.timeout_ms",
+        "dataset.splits.train.percent",
+        "smoke_test.parameters.max_new_tokens",
+        "teardown.after_smoke_test",
+    ):
         assert f"| `{key}` |" in text, key

@@ -21,8 +21,9 @@ def _env(tmp_path):
 
 
 def _git(repo, *args):
-    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=repo, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=repo, check=True, capture_output=True
+    )
 
 
 def test_github_workflow_commands_on_a_pull_request(tmp_path):

@@ -28,18 +28,30 @@ main()
 def _run(blocked: str, *args: str, cwd=ROOT):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ORCHESTRATE_STATE_DIR": str(cwd / ".state")}
     env.pop("ORCHESTRATE_DEBUG", None)
-    return subprocess.run([sys.executable, "-c", _BLOCKED_CLI, blocked, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCKED_CLI, blocked, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("blocked, args, extra", [
-    ("azure", ("render", "specs/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
-    ("azure", ("plan", "specs/phi3-ultrachat.yaml"), "[azureml]"),
-    ("torch,transformers,peft,mlflow", ("apply", "{tmp}/q.yaml", "-y"), "[local]"),
-])
+@pytest.mark.parametrize(
+    "blocked, args, extra",
+    [
+        ("azure", ("render", "specs/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
+        ("azure", ("plan", "specs/phi3-ultrachat.yaml"), "[azureml]"),
+        ("torch,transformers,peft,mlflow", ("apply", "{tmp}/q.yaml", "-y"), "[local]"),
+    ],
+)
 def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
-    spec = (SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat",
-                                                                   str(SPECS / "data" / "quickstart-chat"))
+    spec = (
+        (SPECS / "quickstart-local.yaml")
+        .read_text()
+        .replace("./data/quickstart-chat", str(SPECS / "data" / "quickstart-chat"))
+    )
     (tmp_path / "q.yaml").write_text(spec)
     proc = _run(blocked, *(a.replace("{tmp}", str(tmp_path)) for a in args))
     assert proc.returncode == 1, proc.stderr
@@ -49,7 +61,9 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
 
 
 def test_a_hub_dataset_without_datasets_names_the_targets_extra(tmp_path):
-    spec = (SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat", "HuggingFaceH4/ultrachat_200k")
+    spec = (
+        (SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat", "HuggingFaceH4/ultrachat_200k")
+    )
     (tmp_path / "q.yaml").write_text(spec)
     proc = _run("datasets", "apply", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -13,8 +13,9 @@ def spec_with(**finetune_or_deployment):
     spec = load_runspec(PHI3)
     ft = {k: v for k, v in finetune_or_deployment.items() if hasattr(spec.finetune, k)}
     dep = {k: v for k, v in finetune_or_deployment.items() if hasattr(spec.deployment, k)}
-    return dataclasses.replace(spec, finetune=dataclasses.replace(spec.finetune, **ft),
-                               deployment=dataclasses.replace(spec.deployment, **dep))
+    return dataclasses.replace(
+        spec, finetune=dataclasses.replace(spec.finetune, **ft), deployment=dataclasses.replace(spec.deployment, **dep)
+    )
 
 
 def changed_stages(a, b):
@@ -28,8 +29,17 @@ def observed_from(plan):
 
 def test_stage_order_and_deterministic_names():
     plan = make_plan(load_runspec(PHI3))
-    assert [s.name for s in plan.stages] == ["data", "model", "compute", "finetune", "register", "endpoint",
-                                             "deployment", "traffic", "smoke_test"]
+    assert [s.name for s in plan.stages] == [
+        "data",
+        "model",
+        "compute",
+        "finetune",
+        "register",
+        "endpoint",
+        "deployment",
+        "traffic",
+        "smoke_test",
+    ]
     again = make_plan(load_runspec(PHI3))
     assert [s.resource for s in plan.stages] == [s.resource for s in again.stages]
     assert plan.stage("finetune").resource == f"phi3-ultrachat-ft-{plan.stage('finetune').fingerprint[:12]}"

@@ -91,21 +91,42 @@ def load_spec(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, 
     except FileNotFoundError:
         raise SpecError([Diagnostic(display, 1, 1, "file not found", hint="check the path")]) from None
     except IsADirectoryError:
-        raise SpecError([Diagnostic(display, 1, 1, "is a directory, not a spec file", hint="name a .yaml file")]) from None
+        raise SpecError(
+            [Diagnostic(display, 1, 1, "is a directory, not a spec file", hint="name a .yaml file")]
+        ) from None
     except OSError as exc:
         raise SpecError([Diagnostic(display, 1, 1, f"cannot read the file: {exc.strerror}")]) from None
     if raw is None:
-        raise SpecError([Diagnostic(display, 1, 1, f"file is larger than {MAX_BYTES // 1024} KiB",
-                                    hint="a run spec is a short YAML file; is this the right file?")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    display,
+                    1,
+                    1,
+                    f"file is larger than {MAX_BYTES // 1024} KiB",
+                    hint="a run spec is a short YAML file; is this the right file?",
+                )
+            ]
+        )
     return load_text_bytes(raw, display, env=env, interpolate=interpolate)
 
 
-def load_text_bytes(raw: bytes, display: str, *, env: Mapping[str, str] | None = None,
-                    interpolate: bool = True) -> LoadedSpec:
+def load_text_bytes(
+    raw: bytes, display: str, *, env: Mapping[str, str] | None = None, interpolate: bool = True
+) -> LoadedSpec:
     """Load a spec from bytes (a file, or a git blob); `display` names it in diagnostics."""
     if len(raw) > MAX_BYTES:
-        raise SpecError([Diagnostic(display, 1, 1, f"file is larger than {MAX_BYTES // 1024} KiB",
-                                    hint="a run spec is a short YAML file; is this the right file?")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    display,
+                    1,
+                    1,
+                    f"file is larger than {MAX_BYTES // 1024} KiB",
+                    hint="a run spec is a short YAML file; is this the right file?",
+                )
+            ]
+        )
     if b"\x00" in raw:
         raise SpecError([Diagnostic(display, 1, 1, "file is binary, not YAML text", hint="name a .yaml file")])
     try:
@@ -126,18 +147,33 @@ def load_text(text: str, display: str, *, env: Mapping[str, str] | None = None, 
         what = exc.problem or "invalid YAML"
         if exc.context:
             what = f"{exc.context}: {what}"
-        raise SpecError([Diagnostic(display, line, col, f"invalid YAML: {what}",
-                                    hint="check indentation, colons and quotes")]) from None
+        raise SpecError(
+            [Diagnostic(display, line, col, f"invalid YAML: {what}", hint="check indentation, colons and quotes")]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Diagnostic(display, 1, 1, f"invalid YAML: {exc}")]) from None
     nodes = [n for n in nodes if n is not None]
     if not nodes:
-        raise SpecError([Diagnostic(display, 1, 1, "spec is empty",
-                                    hint="start from `orchestrate init`, or see `orchestrate schema`")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    display, 1, 1, "spec is empty", hint="start from `orchestrate init`, or see `orchestrate schema`"
+                )
+            ]
+        )
     if len(nodes) > 1:
         second = nodes[1].start_mark
-        raise SpecError([Diagnostic(display, second.line + 1, second.column + 1,
-                                    "more than one YAML document (---) in one spec", hint="keep one run per file")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    display,
+                    second.line + 1,
+                    second.column + 1,
+                    "more than one YAML document (---) in one spec",
+                    hint="keep one run per file",
+                )
+            ]
+        )
     builder = _Builder(display, os.environ if env is None else env, interpolate)
     data = builder.build(nodes[0], ())
     if builder.diagnostics:
@@ -158,18 +194,32 @@ class _Builder:
         self.count = 0
 
     def error(self, node: yaml.Node, message: str, path: JsonPath, hint: str = "") -> None:
-        self.diagnostics.append(Diagnostic(self.display, node.start_mark.line + 1, node.start_mark.column + 1,
-                                           message, _json_path(path), hint))
+        self.diagnostics.append(
+            Diagnostic(
+                self.display, node.start_mark.line + 1, node.start_mark.column + 1, message, _json_path(path), hint
+            )
+        )
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise SpecError([Diagnostic(self.display, node.start_mark.line + 1, node.start_mark.column + 1,
-                                        f"document expands to more than {MAX_NODES} nodes",
-                                        _json_path(path), "remove the repeated aliases (*name)")])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        self.display,
+                        node.start_mark.line + 1,
+                        node.start_mark.column + 1,
+                        f"document expands to more than {MAX_NODES} nodes",
+                        _json_path(path),
+                        "remove the repeated aliases (*name)",
+                    )
+                ]
+            )
         self.marks[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
         if node.tag not in _CORE_TAGS and node.tag != _PLAIN:
-            self.error(node, f"YAML tag {node.tag!r} is not allowed", path, "remove the tag; specs use plain YAML values")
+            self.error(
+                node, f"YAML tag {node.tag!r} is not allowed", path, "remove the tag; specs use plain YAML values"
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             return self.build_mapping(node, path)
@@ -189,8 +239,9 @@ class _Builder:
                 continue
             if key in result:
                 first = self.key_marks[path + (key,)]
-                self.error(key_node, f"duplicate key {key!r} (first at line {first.line})", path + (key,),
-                           "keep one of them")
+                self.error(
+                    key_node, f"duplicate key {key!r} (first at line {first.line})", path + (key,), "keep one of them"
+                )
                 continue
             self.key_marks[path + (key,)] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.build(value_node, path + (key,))
@@ -212,12 +263,20 @@ class _Builder:
                 return match.group(0)[1:]
             name = match.group(2)
             if not _ENV_NAME.match(name):
-                self.error(node, f"invalid environment variable name {name!r} in ${{env:...}}", path,
-                           "use letters, digits and _ only")
+                self.error(
+                    node,
+                    f"invalid environment variable name {name!r} in ${{env:...}}",
+                    path,
+                    "use letters, digits and _ only",
+                )
                 return ""
             if name not in self.env:
-                self.error(node, f"environment variable {name} is not set", path,
-                           f"export {name}=..., or write the value in the spec")
+                self.error(
+                    node,
+                    f"environment variable {name} is not set",
+                    path,
+                    f"export {name}=..., or write the value in the spec",
+                )
                 return ""
             return self.env[name]
 

@@ -134,8 +134,12 @@ class SmokeTest:
 
     @property
     def parameters(self) -> dict:
-        return {"temperature": self.temperature, "top_p": self.top_p, "do_sample": self.do_sample,
-                "max_new_tokens": self.max_new_tokens}
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "do_sample": self.do_sample,
+            "max_new_tokens": self.max_new_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -280,8 +284,9 @@ def _smoke_test(data: dict) -> SmokeTest:
     sample = t("sample_from")
     if isinstance(sample, list):
         sample = tuple({"role": m["role"], "content": m["content"]} for m in sample)
-    st = SmokeTest(sample, float(params("temperature")), float(params("top_p")), params("do_sample"),
-                   params("max_new_tokens"))
+    st = SmokeTest(
+        sample, float(params("temperature")), float(params("top_p")), params("do_sample"), params("max_new_tokens")
+    )
     params.done()
     t.done()
     return st

@@ -34,13 +34,26 @@ def _workspace_ids(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     ids = ("subscription_id", "resource_group", "name")
     given = [k for k in ids if k in ws]
     if "config_file" in ws:
-        return [_at(loaded, ("workspace", k), f"workspace.{k} given together with workspace.config_file",
-                    "use either config_file or the three ids, not both") for k in given]
+        return [
+            _at(
+                loaded,
+                ("workspace", k),
+                f"workspace.{k} given together with workspace.config_file",
+                "use either config_file or the three ids, not both",
+            )
+            for k in given
+        ]
     missing = [k for k in ids if k not in ws]
     if not missing:
         return []
-    return [_at(loaded, ("workspace",), f"workspace is missing {', '.join(missing)}",
-                "give subscription_id, resource_group and name, or config_file")]
+    return [
+        _at(
+            loaded,
+            ("workspace",),
+            f"workspace is missing {', '.join(missing)}",
+            "give subscription_id, resource_group and name, or config_file",
+        )
+    ]
 
 
 def _smoke_sample(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
@@ -48,10 +61,18 @@ def _smoke_sample(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     splits = data["dataset"]["splits"]
     if not isinstance(sample, str) or sample in splits:
         return []
-    explicit = "sample_from" in loaded.data.get("smoke_test", {}) if isinstance(loaded.data.get("smoke_test"), dict) else False
+    explicit = (
+        "sample_from" in loaded.data.get("smoke_test", {}) if isinstance(loaded.data.get("smoke_test"), dict) else False
+    )
     where = ("smoke_test", "sample_from") if explicit else ("dataset", "splits")
-    return [_at(loaded, where, f"smoke_test.sample_from names split '{sample}', which dataset.splits does not define",
-                f"use one of: {', '.join(splits)}, add a '{sample}' split, or give inline messages")]
+    return [
+        _at(
+            loaded,
+            where,
+            f"smoke_test.sample_from names split '{sample}', which dataset.splits does not define",
+            f"use one of: {', '.join(splits)}, add a '{sample}' split, or give inline messages",
+        )
+    ]
 
 
 def _names(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
@@ -59,13 +80,25 @@ def _names(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     if "name" not in data.get("register", {}):
         derived = derived_register_name(data["model"]["name"], data["name"])
         if not _MODEL_NAME.match(derived):
-            out.append(_at(loaded, ("model", "name"), f"cannot derive a valid registered model name from model.name ({derived!r})",
-                           "set register.name"))
+            out.append(
+                _at(
+                    loaded,
+                    ("model", "name"),
+                    f"cannot derive a valid registered model name from model.name ({derived!r})",
+                    "set register.name",
+                )
+            )
     if "endpoint" not in data["deployment"]:
         derived = derived_endpoint_name(data["name"])
         if not (3 <= len(derived) <= 32 and _ENDPOINT_NAME.match(derived)):
-            out.append(_at(loaded, ("name",), f"derived endpoint name {derived!r} is not a valid endpoint name",
-                           "set deployment.endpoint"))
+            out.append(
+                _at(
+                    loaded,
+                    ("name",),
+                    f"derived endpoint name {derived!r} is not a valid endpoint name",
+                    "set deployment.endpoint",
+                )
+            )
     return out
 
 
@@ -75,8 +108,14 @@ def _finetune_sku(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
         return []
     sku = compute["sku"]
     if sku.lower() in UNSUPPORTED_FOR_FINETUNE:
-        return [_at(loaded, ("compute", "sku"), f"{sku} (Tesla K80) is not supported for fine-tuning",
-                    "pick e.g. Standard_NC24ads_A100_v4 or Standard_ND96asr_v4")]
+        return [
+            _at(
+                loaded,
+                ("compute", "sku"),
+                f"{sku} (Tesla K80) is not supported for fine-tuning",
+                "pick e.g. Standard_NC24ads_A100_v4 or Standard_ND96asr_v4",
+            )
+        ]
     return []
 
 
@@ -89,19 +128,36 @@ def _gpus(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     known = gpus_for(compute["sku"])
     out = []
     if gpus == "auto" and known is None:
-        out.append(_at(loaded, ("compute", "sku"), f"GPUs per node of {compute['sku']} are not known to orchestrate",
-                       f"set finetune.gpus_per_node to the number of GPUs of one {compute['sku']} node"))
+        out.append(
+            _at(
+                loaded,
+                ("compute", "sku"),
+                f"GPUs per node of {compute['sku']} are not known to orchestrate",
+                f"set finetune.gpus_per_node to the number of GPUs of one {compute['sku']} node",
+            )
+        )
         return out
     if isinstance(gpus, int) and known is not None and gpus > known:
-        out.append(_at(loaded, ("finetune", "gpus_per_node"), f"finetune.gpus_per_node is {gpus} but {compute['sku']} has {known}",
-                       f"set it to {known} or auto"))
+        out.append(
+            _at(
+                loaded,
+                ("finetune", "gpus_per_node"),
+                f"finetune.gpus_per_node is {gpus} but {compute['sku']} has {known}",
+                f"set it to {known} or auto",
+            )
+        )
     total = (known if gpus == "auto" else gpus) or 0
     if ft["deepspeed"]["enabled"] and total <= 1:
-        out.append(_at(loaded, ("finetune", "deepspeed", "enabled"),
-                       f"DeepSpeed is on with one GPU per node ({compute['sku']}): "
-                       "ZeRO shards state across GPUs, so one GPU gains only its CPU offload and pays its overhead",
-                       "keep it if you rely on its memory savings; otherwise set enabled: false or use a multi-GPU SKU",
-                       severity="warning"))
+        out.append(
+            _at(
+                loaded,
+                ("finetune", "deepspeed", "enabled"),
+                f"DeepSpeed is on with one GPU per node ({compute['sku']}): "
+                "ZeRO shards state across GPUs, so one GPU gains only its CPU offload and pays its overhead",
+                "keep it if you rely on its memory savings; otherwise set enabled: false or use a multi-GPU SKU",
+                severity="warning",
+            )
+        )
     return out
 
 
@@ -114,9 +170,14 @@ def _split_overlap(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
         total = sum(p for _, p in uses)
         if len(uses) > 1 and total > 100:
             roles = " + ".join(f"{r} {p:g}%" for r, p in uses)
-            out.append(_at(loaded, ("dataset", "splits", uses[-1][0], "percent"),
-                           f"splits drawn from the same source split '{source}' take {roles} = {total:g}% (over 100%)",
-                           "they are taken as disjoint slices: lower the percents, or use different source splits"))
+            out.append(
+                _at(
+                    loaded,
+                    ("dataset", "splits", uses[-1][0], "percent"),
+                    f"splits drawn from the same source split '{source}' take {roles} = {total:g}% (over 100%)",
+                    "they are taken as disjoint slices: lower the percents, or use different source splits",
+                )
+            )
     return out
 
 
@@ -124,9 +185,14 @@ def _compute_bounds(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     compute = data.get("compute")
     if compute is None or compute["min_instances"] <= compute["max_instances"]:
         return []
-    return [_at(loaded, ("compute", "min_instances"),
-                f"compute.min_instances ({compute['min_instances']}) exceeds max_instances ({compute['max_instances']})",
-                "raise max_instances or lower min_instances")]
+    return [
+        _at(
+            loaded,
+            ("compute", "min_instances"),
+            f"compute.min_instances ({compute['min_instances']}) exceeds max_instances ({compute['max_instances']})",
+            "raise max_instances or lower min_instances",
+        )
+    ]
 
 
 def _local_paths(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
@@ -138,8 +204,14 @@ def _local_paths(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
         checks.append((("model", "name"), data["model"]["name"]))
     for path, value in checks:
         if value.startswith(_PATHLIKE) and not (base / Path(value).expanduser()).exists():
-            out.append(_at(loaded, path, f"{'.'.join(path)} points to {value!r}, which does not exist",
-                           f"paths are relative to the spec file's folder ({base})"))
+            out.append(
+                _at(
+                    loaded,
+                    path,
+                    f"{'.'.join(path)} points to {value!r}, which does not exist",
+                    f"paths are relative to the spec file's folder ({base})",
+                )
+            )
     return out
 
 

@@ -22,8 +22,15 @@ from orchestrator.spec.load import LoadedSpec, json_path, load_spec
 if TYPE_CHECKING:
     from orchestrator.spec.model import RunSpec
 
-_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
-               "number": "a number", "boolean": "true or false", "null": "nothing"}
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
 
 
 @lru_cache(maxsize=1)
@@ -84,12 +91,24 @@ def check_loaded(loaded: LoadedSpec, *, build: bool = True) -> Checked:
     data = loaded.data
     if not isinstance(data, dict):
         got = _TYPE_WORDS.get(_json_type(data), type(data).__name__)
-        result.diagnostics.append(Diagnostic(loaded.path, 1, 1, f"a spec is a mapping of keys (version, name, model, ...), got {got}",
-                                             hint="start from `orchestrate init`"))
+        result.diagnostics.append(
+            Diagnostic(
+                loaded.path,
+                1,
+                1,
+                f"a spec is a mapping of keys (version, name, model, ...), got {got}",
+                hint="start from `orchestrate init`",
+            )
+        )
         return result
     # is_valid stops at nothing to collect: a valid spec (the usual case) costs a fifth less.
-    errors = [] if _validator().is_valid(data) else \
-        sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = (
+        []
+        if _validator().is_valid(data)
+        else sorted(
+            _validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+        )
+    )
     for error in errors:
         result.diagnostics.extend(_describe(error, loaded))
     if not result.diagnostics:
@@ -114,6 +133,7 @@ def load_runspec(path: str | Path, *, env: dict | None = None) -> RunSpec:
 
 
 # --- defaults -----------------------------------------------------------------------------------
+
 
 def fill_defaults(data: dict) -> dict:
     """A copy of `data` with every schema `default` filled in, recursively."""
@@ -174,6 +194,7 @@ def schema_at(path: Iterable) -> dict:
 
 # --- schema errors -> diagnostics ---------------------------------------------------------------
 
+
 def _describe(error, loaded: LoadedSpec) -> list[Diagnostic]:
     path = tuple(error.absolute_path)
     handler = _HANDLERS.get(error.validator, _generic)
@@ -209,8 +230,14 @@ def _required(error, path, loaded):
         target_note = ""
         if path == () and key in ("workspace", "compute") or path == ("deployment",) and key == "sku":
             target_note = " (needed by target azureml)"
-        out.append(_diag(loaded, path, f"missing required key '{key}' in {_section(path)}{target_note}",
-                         f"add '{key}:'" + (f": {what}" if what else "")))
+        out.append(
+            _diag(
+                loaded,
+                path,
+                f"missing required key '{key}' in {_section(path)}{target_note}",
+                f"add '{key}:'" + (f": {what}" if what else ""),
+            )
+        )
     return out
 
 
@@ -221,8 +248,16 @@ def _false(error, path, loaded):
     forbidden = _schema_node(error.schema_path)
     parent = _value_at(loaded.data, path)
     keys = [k for k, sub in forbidden.items() if sub is False and k in parent]
-    return [_diag(loaded, path + (key,), f"'{_section(path + (key,))}' is not used by target local",
-                  "remove it, or set target: azureml", key=True) for key in keys]
+    return [
+        _diag(
+            loaded,
+            path + (key,),
+            f"'{_section(path + (key,))}' is not used by target local",
+            "remove it, or set target: azureml",
+            key=True,
+        )
+        for key in keys
+    ]
 
 
 def _schema_node(schema_path) -> Any:
@@ -244,8 +279,11 @@ def _enum(error, path, loaded):
     hint = f"use one of: {', '.join(map(str, allowed))}"
     if isinstance(value, str):
         lowered = {str(a).lower(): a for a in allowed}
-        close = [lowered[value.lower()]] if value.lower() in lowered else \
-            difflib.get_close_matches(value, [str(a) for a in allowed], n=1, cutoff=0.5)
+        close = (
+            [lowered[value.lower()]]
+            if value.lower() in lowered
+            else difflib.get_close_matches(value, [str(a) for a in allowed], n=1, cutoff=0.5)
+        )
         if close:
             hint = f"did you mean '{close[0]}'? {hint}"
     return [_diag(loaded, path, f"{_show(value)} is not an allowed value for {_section(path)}", hint)]
@@ -255,8 +293,14 @@ def _const(error, path, loaded):
     expected = error.validator_value
     if path == ("deployment", "instance_count"):
         return [_diag(loaded, path, "target local runs one instance", "set instance_count: 1 or remove it")]
-    return [_diag(loaded, path, f"{_section(path)} must be {_show(expected)}, got {_show(error.instance)}",
-                  f"set {_section(path)}: {_show(expected)}")]
+    return [
+        _diag(
+            loaded,
+            path,
+            f"{_section(path)} must be {_show(expected)}, got {_show(error.instance)}",
+            f"set {_section(path)}: {_show(expected)}",
+        )
+    ]
 
 
 def _type(error, path, loaded):
@@ -276,20 +320,42 @@ def _type(error, path, loaded):
 
 
 def _bound(error, path, loaded):
-    words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
-             "exclusiveMaximum": "less than"}
+    words = {
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "more than",
+        "exclusiveMaximum": "less than",
+    }
     hint = _sentence_about(schema_at(path).get("description", ""), str(error.validator_value))
-    return [_diag(loaded, path, f"{_section(path)} must be {words[error.validator]} {_show(error.validator_value)}, "
-                                f"got {_show(error.instance)}", hint)]
+    return [
+        _diag(
+            loaded,
+            path,
+            f"{_section(path)} must be {words[error.validator]} {_show(error.validator_value)}, "
+            f"got {_show(error.instance)}",
+            hint,
+        )
+    ]
 
 
 def _length(error, path, loaded):
-    words = {"minLength": "at least", "maxLength": "at most", "minItems": "at least", "maxItems": "at most",
-             "minProperties": "at least"}
+    words = {
+        "minLength": "at least",
+        "maxLength": "at most",
+        "minItems": "at least",
+        "maxItems": "at most",
+        "minProperties": "at least",
+    }
     unit = "characters" if "Length" in error.validator else "items"
-    return [_diag(loaded, path, f"{_section(path)} must have {words[error.validator]} {error.validator_value} "
-                                f"{unit}, got {len(error.instance)}",
-                  _first_sentence(schema_at(path).get("description", "")))]
+    return [
+        _diag(
+            loaded,
+            path,
+            f"{_section(path)} must have {words[error.validator]} {error.validator_value} "
+            f"{unit}, got {len(error.instance)}",
+            _first_sentence(schema_at(path).get("description", "")),
+        )
+    ]
 
 
 def _pattern(error, path, loaded):

@@ -15,8 +15,12 @@ class DataStage(Stage):
 
     def inputs(self, spec: RunSpec) -> dict:
         ds = spec.dataset
-        return {"source": ds.source, "subset": ds.subset, "seed": ds.seed,
-                "splits": {role: asdict(split) for role, split in sorted(ds.splits.items())}}
+        return {
+            "source": ds.source,
+            "subset": ds.subset,
+            "seed": ds.seed,
+            "splits": {role: asdict(split) for role, split in sorted(ds.splits.items())},
+        }
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         return ", ".join(f"{spec.name}-{role}:{short(fingerprint)}" for role in sorted(spec.dataset.splits))

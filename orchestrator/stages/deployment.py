@@ -15,10 +15,15 @@ class DeploymentStage(Stage):
 
     def inputs(self, spec: RunSpec) -> dict:
         d = spec.deployment
-        return {"name": d.name, "sku": d.sku, "instance_count": d.instance_count,
-                "liveness": asdict(d.liveness), "readiness": asdict(d.readiness),
-                "timeout_ms": d.timeout_ms,
-                "max_concurrent_requests_per_instance": d.max_concurrent_requests_per_instance}
+        return {
+            "name": d.name,
+            "sku": d.sku,
+            "instance_count": d.instance_count,
+            "liveness": asdict(d.liveness),
+            "readiness": asdict(d.readiness),
+            "timeout_ms": d.timeout_ms,
+            "max_concurrent_requests_per_instance": d.max_concurrent_requests_per_instance,
+        }
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         return f"{spec.deployment.endpoint}/{spec.deployment.name}"

@@ -19,6 +19,9 @@ class SmokeTestStage(Stage):
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         st = spec.smoke_test
-        source = f"1 conversation from {st.sample_from}" if isinstance(st.sample_from, str) else \
-            f"{len(st.sample_from)} inline message(s)"
+        source = (
+            f"1 conversation from {st.sample_from}"
+            if isinstance(st.sample_from, str)
+            else f"{len(st.sample_from)} inline message(s)"
+        )
         return f"{spec.deployment.endpoint} <- {source}"

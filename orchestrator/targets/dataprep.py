@@ -25,7 +25,7 @@ FORMATS = (".jsonl", ".json", ".parquet")
 def source_dir(spec: RunSpec) -> Path | None:
     """The local folder a spec's dataset.source names, or None for a Hub id."""
     base = Path(spec.source_path).parent if spec.source_path else Path(".")
-    candidate = (base / Path(spec.dataset.source).expanduser())
+    candidate = base / Path(spec.dataset.source).expanduser()
     return candidate if candidate.is_dir() else None
 
 
@@ -67,7 +67,9 @@ def _local_split(path: Path, spec: RunSpec) -> Sequence:
         except json.JSONDecodeError:
             return JsonlRows(path)
         if not isinstance(rows, list):
-            raise OrchestrateError(f"{path} holds a JSON {type(rows).__name__}; a split is a list of rows (or JSON lines)")
+            raise OrchestrateError(
+                f"{path} holds a JSON {type(rows).__name__}; a split is a list of rows (or JSON lines)"
+            )
         return rows
     extras.require("pyarrow", what=f"reading {path.name}", target=spec.target)
     import pyarrow.parquet  # with the target's extra (datasets depends on it); imported only for Parquet
@@ -83,8 +85,10 @@ def _load_split(spec: RunSpec, split: str) -> Sequence:
             if path.is_file():
                 return _local_split(path, spec)
         present = sorted(p.name for p in folder.iterdir() if p.suffix in FORMATS)
-        raise OrchestrateError(f"dataset folder {folder} has no {split}.jsonl or {split}.parquet "
-                               f"(found: {', '.join(present) or 'nothing'})")
+        raise OrchestrateError(
+            f"dataset folder {folder} has no {split}.jsonl or {split}.parquet "
+            f"(found: {', '.join(present) or 'nothing'})"
+        )
     extras.require("datasets", what=f"the Hub dataset {spec.dataset.source}", target=spec.target)
     import datasets  # heavy (pyarrow, fsspec): imported only when a Hub dataset is sampled
 
@@ -92,8 +96,10 @@ def _load_split(spec: RunSpec, split: str) -> Sequence:
         return datasets.load_dataset(spec.dataset.source, spec.dataset.subset, split=split)
     except Exception as exc:  # datasets raises many types for a missing dataset, split or network
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise OrchestrateError(f"cannot load split {split!r} of dataset {spec.dataset.source!r}{offline}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise OrchestrateError(
+            f"cannot load split {split!r} of dataset {spec.dataset.source!r}{offline}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def selections(spec: RunSpec, sizes: dict[str, int]) -> dict[str, list[int]]:
@@ -110,7 +116,7 @@ def selections(spec: RunSpec, sizes: dict[str, int]) -> dict[str, list[int]]:
             perms[split.source_split] = order
         take = max(1, math.ceil(n * split.percent / 100)) if n else 0
         start = cursor.get(split.source_split, 0)
-        out[role] = sorted(perms[split.source_split][start:start + take])
+        out[role] = sorted(perms[split.source_split][start : start + take])
         cursor[split.source_split] = start + take
     return out
 
@@ -119,8 +125,9 @@ def to_ultrachat(row: dict) -> dict:
     """A record in the ultrachat_200k schema: prompt, prompt_id, messages[{role, content}]."""
     messages = row.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise OrchestrateError("dataset rows need a non-empty 'messages' list of {role, content} "
-                               f"(got keys: {', '.join(sorted(row))})")
+        raise OrchestrateError(
+            f"dataset rows need a non-empty 'messages' list of {{role, content}} (got keys: {', '.join(sorted(row))})"
+        )
     clean = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
     prompt = row.get("prompt") or next((m["content"] for m in clean if m["role"] == "user"), "")
     prompt_id = row.get("prompt_id") or hashlib.sha256(prompt.encode()).hexdigest()

@@ -48,8 +48,9 @@ def parse_answer(body) -> str:
     return ""
 
 
-def invoke(uri: str, key: str, messages: list[dict], parameters: dict, *, timeout_s: float,
-           deployment: str | None = None) -> dict:
+def invoke(
+    uri: str, key: str, messages: list[dict], parameters: dict, *, timeout_s: float, deployment: str | None = None
+) -> dict:
     """POST the chat-completion payload; {status, latency_ms, answer | error}. The key is never returned.
 
     urllib honours HTTPS_PROXY and SSL_CERT_FILE, so corporate proxies and CA bundles work.
@@ -70,5 +71,9 @@ def invoke(uri: str, key: str, messages: list[dict], parameters: dict, *, timeou
         return {"status": exc.code, "latency_ms": (time.perf_counter() - started) * 1000, "error": detail}
     except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
         return {"status": 0, "latency_ms": (time.perf_counter() - started) * 1000, "error": str(exc)}
-    return {"status": status, "latency_ms": (time.perf_counter() - started) * 1000, "answer": parse_answer(body),
-            "messages": messages}
+    return {
+        "status": status,
+        "latency_ms": (time.perf_counter() - started) * 1000,
+        "answer": parse_answer(body),
+        "messages": messages,
+    }

@@ -74,8 +74,11 @@ class Logged:
             return False
         if self.method in ("PUT", "PATCH", "DELETE"):
             return True
-        return self.method == "POST" and not READ_POSTS.search(self.path.split("?")[0].lower()) and \
-            not self.path.endswith("/score")
+        return (
+            self.method == "POST"
+            and not READ_POSTS.search(self.path.split("?")[0].lower())
+            and not self.path.endswith("/score")
+        )
 
 
 @dataclass
@@ -87,8 +90,15 @@ class Config:
     job_outcome: str = "Completed"  # Completed | Failed
     deployment_outcome: str = "Succeeded"  # Succeeded | Failed
     scoring_status: int = 200
-    gpus: dict = field(default_factory=lambda: {"Standard_NC24ads_A100_v4": 1, "Standard_NC48ads_A100_v4": 2,
-                                                "Standard_NC6s_v3": 1, "Standard_ND40rs_v2": 8, "Standard_NC24s_v3": 4})
+    gpus: dict = field(
+        default_factory=lambda: {
+            "Standard_NC24ads_A100_v4": 1,
+            "Standard_NC48ads_A100_v4": 2,
+            "Standard_NC6s_v3": 1,
+            "Standard_ND40rs_v2": 8,
+            "Standard_NC24s_v3": 4,
+        }
+    )
 
 
 class AzureEmulator:
@@ -134,17 +144,43 @@ class AzureEmulator:
         from tests.azure import fake_az
 
         bin_dir = fake_az.install(folder / "bin", subscription)
-        values = {"HTTPS_PROXY": self.url, "https_proxy": self.url, "REQUESTS_CA_BUNDLE": str(self.ca_file),
-                  "SSL_CERT_FILE": str(self.ca_file), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-                  "AZUREML_RUN_POLLING_INTERVAL_MIN": "0", "ORCHESTRATE_POLL_SECONDS": "0",
-                  "ORCHESTRATE_RETRY_BASE_SECONDS": "0.01", "ORCHESTRATE_STATE_DIR": str(folder / "state")}
-        unset = ["NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
-                 "AZURE_CLIENT_SECRET", "IDENTITY_ENDPOINT", "MSI_ENDPOINT", "AZUREML_CURRENT_CLOUD"]
+        values = {
+            "HTTPS_PROXY": self.url,
+            "https_proxy": self.url,
+            "REQUESTS_CA_BUNDLE": str(self.ca_file),
+            "SSL_CERT_FILE": str(self.ca_file),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "AZUREML_RUN_POLLING_INTERVAL_MIN": "0",
+            "ORCHESTRATE_POLL_SECONDS": "0",
+            "ORCHESTRATE_RETRY_BASE_SECONDS": "0.01",
+            "ORCHESTRATE_STATE_DIR": str(folder / "state"),
+        }
+        unset = [
+            "NO_PROXY",
+            "no_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "AZURE_CLIENT_ID",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_SECRET",
+            "IDENTITY_ENDPOINT",
+            "MSI_ENDPOINT",
+            "AZUREML_CURRENT_CLOUD",
+        ]
         return values, unset
 
     # --- test controls ----------------------------------------------------------------------------
-    def fail(self, method: str, pattern: str, status: int = 500, *, times: int = 1, code: str = "InternalServerError",
-             headers: dict | None = None, drop: bool = False) -> Fault:
+    def fail(
+        self,
+        method: str,
+        pattern: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        code: str = "InternalServerError",
+        headers: dict | None = None,
+        drop: bool = False,
+    ) -> Fault:
         """The next `times` requests matching method + path regex get this error (or a dropped connection)."""
         body = {"error": {"code": code, "message": f"injected {status} {code}"}}
         fault = Fault(method, re.compile(pattern, re.I), Response(status, body, headers or {}, drop=drop), times)
@@ -196,8 +232,24 @@ class AzureEmulator:
             return self._score(req)
         if path == "/discovery":  # the workspace's service map: public, like Azure's
             base = f"https://{LOCATION}.api.azureml.ms"
-            return Response(200, {k: base for k in ("api", "catalog", "experimentation", "gallery", "history",
-                                                     "hyperdrive", "labeling", "modelmanagement", "pipelines", "studio")})
+            return Response(
+                200,
+                {
+                    k: base
+                    for k in (
+                        "api",
+                        "catalog",
+                        "experimentation",
+                        "gallery",
+                        "history",
+                        "hyperdrive",
+                        "labeling",
+                        "modelmanagement",
+                        "pipelines",
+                        "studio",
+                    )
+                },
+            )
         if req.headers.get("authorization", "").split(" ")[0].lower() != "bearer":
             return _error(401, "AuthenticationFailed", "no bearer token")
         for method, pattern, fn in ROUTES:
@@ -224,7 +276,10 @@ class AzureEmulator:
             if run["ticks"] >= self.config.job_ticks and now - run["since"] >= self.config.seconds["job"]:
                 job["properties"]["status"] = run["outcome"]
                 if run["outcome"] == "Failed":
-                    job["properties"]["error"] = {"code": "UserError", "message": "step finetune failed: CUDA out of memory"}
+                    job["properties"]["error"] = {
+                        "code": "UserError",
+                        "message": "step finetune failed: CUDA out of memory",
+                    }
             else:
                 job["properties"]["status"] = progress[min(run["ticks"] * len(progress) // self.config.job_ticks, 3)]
 
@@ -242,12 +297,18 @@ class AzureEmulator:
 
     def _start_operation(self, key: str, *, delete: bool = False, outcome: str = "Succeeded") -> dict[str, str]:
         op_id = uuid.uuid4().hex
-        self.operations[op_id] = Operation(key, self.config.lro_ticks, time.monotonic() + self.config.seconds["operation"],
-                                           outcome, delete)
-        url = (f"https://{ARM}/subscriptions/{_sub(key)}/providers/Microsoft.MachineLearningServices/locations/"
-               f"{LOCATION}/mfeOperationsStatus/{op_id}?api-version=2024-01-01-preview")
-        return {"Azure-AsyncOperation": url, "Location": url.replace("mfeOperationsStatus", "mfeOperationResults"),
-                "x-ms-retry-after-ms": str(self.config.retry_after_ms)}
+        self.operations[op_id] = Operation(
+            key, self.config.lro_ticks, time.monotonic() + self.config.seconds["operation"], outcome, delete
+        )
+        url = (
+            f"https://{ARM}/subscriptions/{_sub(key)}/providers/Microsoft.MachineLearningServices/locations/"
+            f"{LOCATION}/mfeOperationsStatus/{op_id}?api-version=2024-01-01-preview"
+        )
+        return {
+            "Azure-AsyncOperation": url,
+            "Location": url.replace("mfeOperationsStatus", "mfeOperationResults"),
+            "x-ms-retry-after-ms": str(self.config.retry_after_ms),
+        }
 
     def _busy(self, key: str) -> bool:
         return any(op.resource == key and op.status == "InProgress" for op in self.operations.values())
@@ -255,24 +316,38 @@ class AzureEmulator:
     # --- ARM handlers -----------------------------------------------------------------------------
     def workspace(self, req: Request, sub: str, rg: str, ws: str) -> Response:
         wid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
-        return Response(200, {
-            "id": wid, "name": ws, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
-            "identity": {"type": "SystemAssigned"}, "sku": {"name": "Basic", "tier": "Basic"}, "kind": "Default",
-            "properties": {"friendlyName": ws, "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, wid)),
-                           "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
-                           "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{wid}",
-                           "storageAccount": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/"
-                                             f"storageAccounts/{STORAGE_ACCOUNT}",
-                           "provisioningState": "Succeeded"}})
+        return Response(
+            200,
+            {
+                "id": wid,
+                "name": ws,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "location": LOCATION,
+                "identity": {"type": "SystemAssigned"},
+                "sku": {"name": "Basic", "tier": "Basic"},
+                "kind": "Default",
+                "properties": {
+                    "friendlyName": ws,
+                    "workspaceId": str(uuid.uuid5(uuid.NAMESPACE_URL, wid)),
+                    "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                    "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{wid}",
+                    "storageAccount": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/"
+                    f"storageAccounts/{STORAGE_ACCOUNT}",
+                    "provisioningState": "Succeeded",
+                },
+            },
+        )
 
     def get(self, req: Request, **_) -> Response:
         res = self.store.get(req.path.lower())
-        return Response(200, res) if res is not None else _error(404, "ResourceNotFound", f"{_tail(req.path)} not found")
+        return (
+            Response(200, res) if res is not None else _error(404, "ResourceNotFound", f"{_tail(req.path)} not found")
+        )
 
     def list(self, req: Request, **_) -> Response:
         """Children of a path, newest first (as Azure's `$orderBy=createdtime desc`); `$top` honoured."""
         prefix = req.path.lower() + "/"
-        items = [v for k, v in self.store.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+        items = [v for k, v in self.store.items() if k.startswith(prefix) and "/" not in k[len(prefix) :]]
         items.reverse()
         view = {k.lower(): v for k, v in req.query.items()}.get("listviewtype", "ActiveOnly").lower()
         if view != "all":
@@ -290,12 +365,16 @@ class AzureEmulator:
             if not created:
                 return Response(200, self.store[key])  # a job, once submitted, is not changed by a PUT
             res["properties"]["status"] = "NotStarted"
-            res["properties"]["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{_tail(key)}?wsid={key.split('/jobs/')[0]}"}}
+            res["properties"]["services"] = {
+                "Studio": {"endpoint": f"https://ml.azure.com/runs/{_tail(key)}?wsid={key.split('/jobs/')[0]}"}
+            }
             self.jobs_started[key] = {"ticks": 0, "since": time.monotonic(), "outcome": self.config.job_outcome}
         self.store[key] = res
         if "/models/" in key and "/versions/" in key:
             # Azure reads the flavors from the MLmodel file of an mlflow_model's path.
-            res["properties"].setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.transformers"}}})
+            res["properties"].setdefault(
+                "flavors", {"python_function": {"data": {"loader_module": "mlflow.transformers"}}}
+            )
         if "/versions/" in key:
             self._container_latest(key)
         return Response(201 if created else 200, res)
@@ -313,8 +392,11 @@ class AzureEmulator:
         if "/onlineendpoints/" in key and "/deployments/" not in key:
             res["properties"]["scoringUri"] = f"https://{_tail(key)}.{LOCATION}.inference.ml.azure.com/score"
             res["properties"].setdefault("traffic", {})
-            bad = [d for d, pct in (res["properties"].get("traffic") or {}).items()
-                   if pct and f"{key}/deployments/{d.lower()}" not in self.store]
+            bad = [
+                d
+                for d, pct in (res["properties"].get("traffic") or {}).items()
+                if pct and f"{key}/deployments/{d.lower()}" not in self.store
+            ]
             if bad:
                 return _error(400, "BadArgument", f"traffic names deployments that do not exist: {', '.join(bad)}")
         if "/computes/" in key:
@@ -335,8 +417,12 @@ class AzureEmulator:
             endpoint = self.store.get(key.rsplit("/deployments/", 1)[0], {})
             traffic = {d.lower(): p for d, p in (endpoint.get("properties", {}).get("traffic") or {}).items()}
             if traffic.get(_tail(key)):
-                return _error(400, "BadArgument", f"deployment {_tail(req.path)} takes {traffic[_tail(key)]}% of the "
-                                                  "endpoint's traffic; set it to 0 before deleting the deployment")
+                return _error(
+                    400,
+                    "BadArgument",
+                    f"deployment {_tail(req.path)} takes {traffic[_tail(key)]}% of the "
+                    "endpoint's traffic; set it to 0 before deleting the deployment",
+                )
         self.store[key]["properties"]["provisioningState"] = "Deleting"
         return Response(202, None, self._start_operation(key, delete=True))
 
@@ -349,16 +435,28 @@ class AzureEmulator:
             return _error(404, "NotFound", "no such operation")
         body = {"id": op, "name": op, "status": operation.status}
         if operation.status == "Failed":
-            body["error"] = {"code": "DeploymentFailed", "message": "container crashed: liveness probe failed (injected)"}
+            body["error"] = {
+                "code": "DeploymentFailed",
+                "message": "container crashed: liveness probe failed (injected)",
+            }
         return Response(200, body, {"x-ms-retry-after-ms": str(self.config.retry_after_ms)})
 
     def operation_result(self, req: Request, sub: str, op: str) -> Response:
         return Response(204)
 
     def vm_sizes(self, req: Request, sub: str, loc: str) -> Response:
-        sizes = [{"name": name, "family": "standardNCADSA100v4Family", "vCPUs": 24, "gpus": gpus, "memoryGB": 220,
-                  "maxResourceVolumeMB": 65536, "supportedComputeTypes": ["AmlCompute", "ComputeInstance"]}
-                 for name, gpus in self.config.gpus.items()]
+        sizes = [
+            {
+                "name": name,
+                "family": "standardNCADSA100v4Family",
+                "vCPUs": 24,
+                "gpus": gpus,
+                "memoryGB": 220,
+                "maxResourceVolumeMB": 65536,
+                "supportedComputeTypes": ["AmlCompute", "ComputeInstance"],
+            }
+            for name, gpus in self.config.gpus.items()
+        ]
         return Response(200, {"value": sizes})
 
     def datastores(self, req: Request, **_) -> Response:
@@ -391,36 +489,69 @@ class AzureEmulator:
         if job is None:
             return _error(404, "RunNotFound", f"run {run} not found")
         failed = job["properties"]["status"] == "Failed"
-        steps = [("model_import", "Completed"), ("preprocess", "Completed"), ("finetune", "Failed" if failed else
-                 job["properties"]["status"])]
-        runs = [{"runId": f"{run}_{name}", "parentRunId": run, "rootRunId": run, "displayName": f"chat_completion_{name}",
-                 "status": status, "runType": "azureml.StepRun", "experimentId": uuid.uuid4().hex,
-                 "properties": {}, "tags": {}} for name, status in steps]
+        steps = [
+            ("model_import", "Completed"),
+            ("preprocess", "Completed"),
+            ("finetune", "Failed" if failed else job["properties"]["status"]),
+        ]
+        runs = [
+            {
+                "runId": f"{run}_{name}",
+                "parentRunId": run,
+                "rootRunId": run,
+                "displayName": f"chat_completion_{name}",
+                "status": status,
+                "runType": "azureml.StepRun",
+                "experimentId": uuid.uuid4().hex,
+                "properties": {},
+                "tags": {},
+            }
+            for name, status in steps
+        ]
         return Response(200, {"value": runs, "nextLink": None})
 
     # --- registry ---------------------------------------------------------------------------------
     def discovery(self, req: Request, reg: str) -> Response:
-        return Response(200, {"registryName": reg, "primaryRegion": LOCATION, "regions": [LOCATION],
-                              "primaryRegionResourceProviderUri": f"https://{LOCATION}.api.azureml.ms/",
-                              "subscriptionId": REGISTRY_SUB, "resourceGroup": REGISTRY_RG,
-                              "registryFqdns": {LOCATION: {"primary": f"{LOCATION}.api.azureml.ms"}}})
+        return Response(
+            200,
+            {
+                "registryName": reg,
+                "primaryRegion": LOCATION,
+                "regions": [LOCATION],
+                "primaryRegionResourceProviderUri": f"https://{LOCATION}.api.azureml.ms/",
+                "subscriptionId": REGISTRY_SUB,
+                "resourceGroup": REGISTRY_RG,
+                "registryFqdns": {LOCATION: {"primary": f"{LOCATION}.api.azureml.ms"}},
+            },
+        )
 
     def _seed_registry(self) -> None:
-        allow = "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', " \
-                "'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4']"
-        infer = "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', " \
-                "'Standard_NC24ads_A100_v4']"
-        base = (f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-                "microsoft.machinelearningservices/registries/azureml")
+        allow = (
+            "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', "
+            "'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4']"
+        )
+        infer = (
+            "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', "
+            "'Standard_NC24ads_A100_v4']"
+        )
+        base = (
+            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+            "microsoft.machinelearningservices/registries/azureml"
+        )
         for version in ("14", "15"):
             key = f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"
             self.store[key] = {
                 "id": f"azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/{version}",
-                "name": version, "type": "Microsoft.MachineLearningServices/registries/models/versions",
-                "properties": {"modelType": "mlflow_model", "tags": {"finetune_compute_allow_list": allow,
-                                                                      "inference_compute_allow_list": infer},
-                               "properties": {}, "flavors": {"hftransformersv2": {"data": {"task_type": "chat-completion"}}},
-                               "modelUri": f"azureml://registries/azureml/models/Phi-3/versions/{version}"}}
+                "name": version,
+                "type": "Microsoft.MachineLearningServices/registries/models/versions",
+                "properties": {
+                    "modelType": "mlflow_model",
+                    "tags": {"finetune_compute_allow_list": allow, "inference_compute_allow_list": infer},
+                    "properties": {},
+                    "flavors": {"hftransformersv2": {"data": {"task_type": "chat-completion"}}},
+                    "modelUri": f"azureml://registries/azureml/models/Phi-3/versions/{version}",
+                },
+            }
             self._container_latest(key)
         key = f"{base}/components/chat_completion_pipeline/versions/0.0.82"
         self.store[key] = _component_version(key)
@@ -428,8 +559,9 @@ class AzureEmulator:
 
     def _container_latest(self, version_key: str) -> None:
         container_key = version_key.rsplit("/versions/", 1)[0]
-        container = self.store.setdefault(container_key, {"id": container_key, "name": _tail(container_key),
-                                                          "properties": {}})
+        container = self.store.setdefault(
+            container_key, {"id": container_key, "name": _tail(container_key), "properties": {}}
+        )
         container["properties"]["latestVersion"] = _tail(version_key)
 
     # --- blob -------------------------------------------------------------------------------------
@@ -455,10 +587,15 @@ class AzureEmulator:
             if blob is None:
                 return _blob_error(404, "BlobNotFound")
             if req.method == "PUT":
-                if blob.get("lease") and blob["lease"]["expires"] > time.time() and \
-                        req.headers.get("x-ms-lease-id") != blob["lease"]["id"]:
+                if (
+                    blob.get("lease")
+                    and blob["lease"]["expires"] > time.time()
+                    and req.headers.get("x-ms-lease-id") != blob["lease"]["id"]
+                ):
                     return _blob_error(412, "LeaseIdMissing")
-                blob["metadata"] = {k[len("x-ms-meta-"):]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")}
+                blob["metadata"] = {
+                    k[len("x-ms-meta-") :]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")
+                }
                 return Response(200, b"", _blob_headers())
             return Response(200, b"", {**_blob_headers(), **{f"x-ms-meta-{k}": v for k, v in blob["metadata"].items()}})
         if req.method == "PUT":
@@ -475,13 +612,17 @@ class AzureEmulator:
                 data = b"".join(blocks.get(i, b"") for i in ids)
             else:
                 data = req.body
-            meta = {k[len("x-ms-meta-"):]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")}
+            meta = {k[len("x-ms-meta-") :]: v for k, v in req.headers.items() if k.startswith("x-ms-meta-")}
             self.blobs[key] = {"data": data, "metadata": meta, "lease": (blob or {}).get("lease")}
             return Response(201, b"", _blob_headers())
         if blob is None:
             return _blob_error(404, "BlobNotFound")
-        headers = {**_blob_headers(), "x-ms-blob-type": "BlockBlob", "Content-Length": str(len(blob["data"])),
-                   **{f"x-ms-meta-{k}": v for k, v in blob["metadata"].items()}}
+        headers = {
+            **_blob_headers(),
+            "x-ms-blob-type": "BlockBlob",
+            "Content-Length": str(len(blob["data"])),
+            **{f"x-ms-meta-{k}": v for k, v in blob["metadata"].items()},
+        }
         if req.method == "HEAD":
             return Response(200, b"", headers)
         if req.method == "DELETE":
@@ -493,11 +634,15 @@ class AzureEmulator:
         items = "".join(
             f"<Blob><Name>{escape(name)}</Name><Properties><Content-Length>{len(b['data'])}</Content-Length>"
             f"<BlobType>BlockBlob</BlobType></Properties><Metadata>"
-            + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in b["metadata"].items()) + "</Metadata></Blob>"
+            + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in b["metadata"].items())
+            + "</Metadata></Blob>"
             for (acc, cont, name), b in sorted(self.blobs.items(), key=lambda kv: kv[0][-1])
-            if acc == account and cont == container and name.startswith(prefix))
-        xml = (f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" '
-               f'ContainerName="{container}"><Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>')
+            if acc == account and cont == container and name.startswith(prefix)
+        )
+        xml = (
+            f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" '
+            f'ContainerName="{container}"><Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>'
+        )
         return Response(200, xml.encode(), {**_blob_headers(), "Content-Type": "application/xml"})
 
     def _lease(self, req: Request, key: tuple, blob: dict | None) -> Response:
@@ -512,13 +657,16 @@ class AzureEmulator:
                 return _blob_error(409, "LeaseAlreadyPresent")
             duration = int(req.headers.get("x-ms-lease-duration", "-1"))
             lease_id = req.headers.get("x-ms-proposed-lease-id") or str(uuid.uuid4())
-            blob["lease"] = {"id": lease_id, "expires": time.time() + (duration if duration > 0 else 10 ** 9),
-                             "duration": duration}
+            blob["lease"] = {
+                "id": lease_id,
+                "expires": time.time() + (duration if duration > 0 else 10**9),
+                "duration": duration,
+            }
             return Response(201, b"", {**_blob_headers(), "x-ms-lease-id": lease_id})
         if action == "renew":
             if lease is None or given != lease["id"]:
                 return _blob_error(409, "LeaseIdMismatchWithLeaseOperation")
-            lease["expires"] = time.time() + (lease["duration"] if lease["duration"] > 0 else 10 ** 9)
+            lease["expires"] = time.time() + (lease["duration"] if lease["duration"] > 0 else 10**9)
             return Response(200, b"", {**_blob_headers(), "x-ms-lease-id": lease["id"]})
         if action == "release":
             if lease is None or given != lease["id"]:
@@ -552,9 +700,18 @@ class AzureEmulator:
     def _resource(self, req: Request, body: dict, *, state: str) -> dict:
         props = dict(body.get("properties") or {})
         props["provisioningState"] = state
-        res = {"id": req.path, "name": _tail(req.path), "type": _arm_type(req.path), "properties": props,
-               "systemData": {"createdAt": "2026-11-25T00:00:00Z", "createdBy": "tester@example.com",
-                              "createdByType": "User", "lastModifiedAt": "2026-11-25T00:00:00Z"}}
+        res = {
+            "id": req.path,
+            "name": _tail(req.path),
+            "type": _arm_type(req.path),
+            "properties": props,
+            "systemData": {
+                "createdAt": "2026-11-25T00:00:00Z",
+                "createdBy": "tester@example.com",
+                "createdByType": "User",
+                "lastModifiedAt": "2026-11-25T00:00:00Z",
+            },
+        }
         for extra in ("tags", "location", "identity", "sku", "kind"):
             if extra in body:
                 res[extra] = body[extra]
@@ -564,32 +721,80 @@ class AzureEmulator:
 
     def _datastore(self, ws_key: str) -> dict:
         ws_key = ws_key.split("/datastores")[0]
-        return {"id": f"{ws_key}/datastores/workspaceblobstore", "name": "workspaceblobstore",
-                "type": "Microsoft.MachineLearningServices/workspaces/datastores",
-                "properties": {"datastoreType": "AzureBlob", "accountName": STORAGE_ACCOUNT,
-                               "containerName": "azureml-blobstore-test", "endpoint": "core.windows.net",
-                               "protocol": "https", "isDefault": True,
-                               "credentials": {"credentialsType": "AccountKey"}}}
+        return {
+            "id": f"{ws_key}/datastores/workspaceblobstore",
+            "name": "workspaceblobstore",
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "properties": {
+                "datastoreType": "AzureBlob",
+                "accountName": STORAGE_ACCOUNT,
+                "containerName": "azureml-blobstore-test",
+                "endpoint": "core.windows.net",
+                "protocol": "https",
+                "isDefault": True,
+                "credentials": {"credentialsType": "AccountKey"},
+            },
+        }
 
 
 def _component_version(key: str) -> dict:
-    inputs = {name: {"type": "string", "optional": True} for name in (
-        "compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation", "precision",
-        "apply_lora", "lr_scheduler_type", "apply_deepspeed", "deepspeed_stage", "task_name")}
-    inputs.update({name: {"type": "integer", "optional": True} for name in (
-        "number_of_gpu_to_use_finetuning", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
-        "gradient_accumulation_steps", "max_seq_length", "lora_r", "lora_alpha", "warmup_steps", "seed")})
-    inputs.update({name: {"type": "number", "optional": True} for name in ("learning_rate", "lora_dropout", "weight_decay")})
-    inputs.update({name: {"type": "uri_file", "optional": True} for name in
-                   ("train_file_path", "validation_file_path", "test_file_path")})
+    inputs = {
+        name: {"type": "string", "optional": True}
+        for name in (
+            "compute_model_import",
+            "compute_preprocess",
+            "compute_finetune",
+            "compute_model_evaluation",
+            "precision",
+            "apply_lora",
+            "lr_scheduler_type",
+            "apply_deepspeed",
+            "deepspeed_stage",
+            "task_name",
+        )
+    }
+    inputs.update(
+        {
+            name: {"type": "integer", "optional": True}
+            for name in (
+                "number_of_gpu_to_use_finetuning",
+                "num_train_epochs",
+                "per_device_train_batch_size",
+                "per_device_eval_batch_size",
+                "gradient_accumulation_steps",
+                "max_seq_length",
+                "lora_r",
+                "lora_alpha",
+                "warmup_steps",
+                "seed",
+            )
+        }
+    )
+    inputs.update(
+        {name: {"type": "number", "optional": True} for name in ("learning_rate", "lora_dropout", "weight_decay")}
+    )
+    inputs.update(
+        {
+            name: {"type": "uri_file", "optional": True}
+            for name in ("train_file_path", "validation_file_path", "test_file_path")
+        }
+    )
     inputs["mlflow_model_path"] = {"type": "mlflow_model", "optional": True}
-    spec = {"name": "chat_completion_pipeline", "version": "0.0.82", "type": "pipeline",
-            "display_name": "Chat Completion Pipeline", "inputs": inputs,
-            "outputs": {"pytorch_model_folder": {"type": "uri_folder"}, "mlflow_model_folder": {"type": "mlflow_model"}},
-            "jobs": {}}
-    return {"id": "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82",
-            "name": "0.0.82", "type": "Microsoft.MachineLearningServices/registries/components/versions",
-            "properties": {"componentSpec": spec, "isAnonymous": False, "properties": {}, "tags": {}}}
+    spec = {
+        "name": "chat_completion_pipeline",
+        "version": "0.0.82",
+        "type": "pipeline",
+        "display_name": "Chat Completion Pipeline",
+        "inputs": inputs,
+        "outputs": {"pytorch_model_folder": {"type": "uri_folder"}, "mlflow_model_folder": {"type": "mlflow_model"}},
+        "jobs": {},
+    }
+    return {
+        "id": "azureml://registries/azureml/components/chat_completion_pipeline/versions/0.0.82",
+        "name": "0.0.82",
+        "type": "Microsoft.MachineLearningServices/registries/components/versions",
+        "properties": {"componentSpec": spec, "isAnonymous": False, "properties": {}, "tags": {}},
+    }
 
 
 def _tail(path: str) -> str:
@@ -611,13 +816,20 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 def _blob_headers() -> dict[str, str]:
-    return {"x-ms-request-id": uuid.uuid4().hex, "x-ms-version": "2025-01-05", "Date": formatdate(usegmt=True),
-            "ETag": '"0x8D' + uuid.uuid4().hex[:12].upper() + '"', "Last-Modified": formatdate(usegmt=True)}
+    return {
+        "x-ms-request-id": uuid.uuid4().hex,
+        "x-ms-version": "2025-01-05",
+        "Date": formatdate(usegmt=True),
+        "ETag": '"0x8D' + uuid.uuid4().hex[:12].upper() + '"',
+        "Last-Modified": formatdate(usegmt=True),
+    }
 
 
 def _blob_error(status: int, code: str) -> Response:
     body = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{code}</Message></Error>'
-    return Response(status, body.encode(), {**_blob_headers(), "x-ms-error-code": code, "Content-Type": "application/xml"})
+    return Response(
+        status, body.encode(), {**_blob_headers(), "x-ms-error-code": code, "Content-Type": "application/xml"}
+    )
 
 
 E = AzureEmulator
@@ -626,12 +838,23 @@ ROUTES: list[tuple[str, str, Callable]] = [
     ("GET", WS + r"/computes/[^/]+", E.get),
     ("PUT", WS + r"/computes/[^/]+", E.put_lro),
     ("DELETE", WS + r"/computes/[^/]+", E.delete_lro),
-    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/vmsizes",
-     E.vm_sizes),
-    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
-            r"mfeoperationsstatus/(?P<op>[^/]+)", E.operation),
-    ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
-            r"mfeoperationresults/(?P<op>[^/]+)", E.operation_result),
+    (
+        "GET",
+        r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/vmsizes",
+        E.vm_sizes,
+    ),
+    (
+        "GET",
+        r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
+        r"mfeoperationsstatus/(?P<op>[^/]+)",
+        E.operation,
+    ),
+    (
+        "GET",
+        r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/[^/]+/"
+        r"mfeoperationresults/(?P<op>[^/]+)",
+        E.operation_result,
+    ),
     ("GET", WS + r"/datastores", E.datastores),
     ("GET", WS + r"/datastores/[^/]+", E.datastore),
     ("POST", WS + r"/datastores/[^/]+/listsecrets", E.datastore_secrets),

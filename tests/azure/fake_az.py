@@ -15,7 +15,7 @@ from pathlib import Path
 TENANT = "72f988bf-0000-0000-0000-000000000000"
 OBJECT_ID = "11111111-2222-3333-4444-555555555555"
 
-SCRIPT = '''#!{python}
+SCRIPT = """#!{python}
 import base64, json, sys, time
 args = sys.argv[1:]
 if args[:2] != ["account", "get-access-token"]:
@@ -29,7 +29,7 @@ token = ".".join([b64({{"alg": "none", "typ": "JWT"}}),
                   b64({{"aud": resource, "tid": "{tenant}", "oid": "{oid}", "upn": "tester@example.com", "exp": exp}}), "sig"])
 print(json.dumps({{"accessToken": token, "expiresOn": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.localtime(exp)),
                   "expires_on": exp, "subscription": "{sub}", "tenant": "{tenant}", "tokenType": "Bearer"}}))
-'''
+"""
 
 
 def install(folder: Path, subscription: str) -> Path:

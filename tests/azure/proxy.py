@@ -105,8 +105,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = self._read_chunked()
         parts = urlsplit(self.path)
-        request = Request(self.command, self.tunnel_host, parts.path, dict(parse_qsl(parts.query)),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+        request = Request(
+            self.command,
+            self.tunnel_host,
+            parts.path,
+            dict(parse_qsl(parts.query)),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
         try:
             response = self.server.handle_request_fn(request)
         except Exception as exc:  # an emulator bug must show in the test, not hang the client

@@ -12,8 +12,10 @@ from tests.azure.emulator import AzureEmulator
 
 def _kinds(em: AzureEmulator) -> dict[str, int]:
     """How many of each resource the emulator holds (versions and deployments included)."""
-    return {kind: len([k for k in em.resources(kind) if "/workspaces/" in k])
-            for kind in ("jobs", "versions", "onlineendpoints", "deployments", "computes")}
+    return {
+        kind: len([k for k in em.resources(kind) if "/workspaces/" in k])
+        for kind in ("jobs", "versions", "onlineendpoints", "deployments", "computes")
+    }
 
 
 def _tags(res: dict) -> dict:
@@ -26,7 +28,9 @@ def _mutated(em: AzureEmulator, since: int) -> list[str]:
     out = []
     for r in em.mutations(since):
         path = r.path.split("?")[0]
-        m = re.search(r"/(computes|data|models|jobs|onlineEndpoints)/([^/]+)(/versions/[^/]+|/deployments/[^/]+)?$", path)
+        m = re.search(
+            r"/(computes|data|models|jobs|onlineEndpoints)/([^/]+)(/versions/[^/]+|/deployments/[^/]+)?$", path
+        )
         out.append(f"{r.method} {m.group(1)}{m.group(3) or ''}" if m else f"{r.method} {r.host.split('.')[0]}{path}")
     return out
 
@@ -98,8 +102,11 @@ def test_changing_a_finetune_parameter_reruns_finetune_and_what_follows(emulator
     before = len(emulator.requests)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert sorted(_mutated(emulator, before)) == ["PUT jobs", "PUT models/versions/" + _short_version(emulator, 2),
-                                                  "PUT onlineEndpoints/deployments/demo"]
+    assert sorted(_mutated(emulator, before)) == [
+        "PUT jobs",
+        "PUT models/versions/" + _short_version(emulator, 2),
+        "PUT onlineEndpoints/deployments/demo",
+    ]
     assert _kinds(emulator)["jobs"] == 2
 
 
@@ -154,20 +161,26 @@ def test_permanent_errors_fail_fast_with_azure_code(emulator, azure_spec, orches
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
     assert bad.hits == 1  # not retried
-    assert "error: submit job phi3-ultrachat-ft-" in result.output and "400 UserError: injected 400 UserError" in result.output
+    assert (
+        "error: submit job phi3-ultrachat-ft-" in result.output
+        and "400 UserError: injected 400 UserError" in result.output
+    )
     assert "Traceback" not in result.output
 
 
 def test_retries_are_bounded(emulator, azure_spec, orchestrate):
-    storm = emulator.fail("PUT", r"/models/", 503, times=-1, code="ServiceUnavailable", headers={"x-ms-retry-after-ms": "1"})
+    storm = emulator.fail(
+        "PUT", r"/models/", 503, times=-1, code="ServiceUnavailable", headers={"x-ms-retry-after-ms": "1"}
+    )
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
     assert "(after 6 attempts)" in result.output and "ServiceUnavailable" in result.output
     assert storm.hits < 100  # azure-core's own retries times ours, and then it stops
 
 
-def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emulator, azure_spec, orchestrate,
-                                                                             tmp_path):
+def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(
+    emulator, azure_spec, orchestrate, tmp_path
+):
     emulator.config.job_outcome = "Failed"
     emulator.config.lro_ticks = 25  # the endpoint is still being created when the job fails
     result = orchestrate("apply", azure_spec, "-y")
@@ -177,18 +190,25 @@ def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(emu
     state = json.loads((tmp_path / "state" / "phi3-ultrachat" / "state.json").read_text())
     assert "endpoint" in state["stages"] and emulator.resources("onlineendpoints")
     emulator.config.lro_ticks = 2
-    assert re.search(r"fine-tune job phi3-ultrachat-ft-\w+ Failed at step chat_completion_finetune; "
-                     r"logs: https://ml.azure.com/runs/phi3-ultrachat-ft-\w+\?wsid=", result.output), result.output
+    assert re.search(
+        r"fine-tune job phi3-ultrachat-ft-\w+ Failed at step chat_completion_finetune; "
+        r"logs: https://ml.azure.com/runs/phi3-ultrachat-ft-\w+\?wsid=",
+        result.output,
+    ), result.output
     assert not [k for k in emulator.resources("versions") if "/models/phi3-ultrachat/" in k]  # nothing registered
     plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
     finetune = next(s for s in plan["stages"] if s["name"] == "finetune")
     assert finetune["action"] == "create"
-    assert re.fullmatch(r"job (phi3-ultrachat-ft-\w+) Failed: apply submits \1-2", finetune["reason"]), finetune["reason"]
+    assert re.fullmatch(r"job (phi3-ultrachat-ft-\w+) Failed: apply submits \1-2", finetune["reason"]), finetune[
+        "reason"
+    ]
     emulator.config.job_outcome = "Completed"
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert sorted(k.rsplit("/", 1)[1][-2:] for k in emulator.resources("jobs")) == ["-2", sorted(
-        k.rsplit("/", 1)[1] for k in emulator.resources("jobs"))[0][-2:]]
+    assert sorted(k.rsplit("/", 1)[1][-2:] for k in emulator.resources("jobs")) == [
+        "-2",
+        sorted(k.rsplit("/", 1)[1] for k in emulator.resources("jobs"))[0][-2:],
+    ]
 
 
 def test_failed_deployment_rolls_traffic_back(emulator, azure_spec, orchestrate):
@@ -217,17 +237,25 @@ def test_compute_sku_outside_the_models_allow_list_fails_before_anything_billabl
     azure_spec.write_text(azure_spec.read_text().replace("sku: Standard_NC24ads_A100_v4", "sku: Standard_NC24s_v3"))
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "compute.sku Standard_NC24s_v3 is not in Phi-3-mini-4k-instruct's finetune_compute_allow_list" in result.output
+    assert (
+        "compute.sku Standard_NC24s_v3 is not in Phi-3-mini-4k-instruct's finetune_compute_allow_list" in result.output
+    )
     assert not [m for m in _mutated(emulator, 0) if not m.startswith(("PUT data", "PUT wsstorage01"))]
 
 
 def test_endpoint_of_another_run_is_refused_and_left_alone(emulator, azure_spec, orchestrate):
-    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
-         "microsoft.machinelearningservices/workspaces/ws-llm"
+    ws = (
+        "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/"
+        "microsoft.machinelearningservices/workspaces/ws-llm"
+    )
     emulator.store[f"{ws}/onlineendpoints/ultrachat-completion"] = {
-        "id": f"{ws}/onlineEndpoints/ultrachat-completion", "name": "ultrachat-completion", "location": "eastus",
-        "tags": {"owner": "another team"}, "identity": {"type": "SystemAssigned"},
-        "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}}}
+        "id": f"{ws}/onlineEndpoints/ultrachat-completion",
+        "name": "ultrachat-completion",
+        "location": "eastus",
+        "tags": {"owner": "another team"},
+        "identity": {"type": "SystemAssigned"},
+        "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}},
+    }
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
     assert "endpoint ultrachat-completion exists and was not created by run phi3-ultrachat" in result.output
@@ -235,19 +263,29 @@ def test_endpoint_of_another_run_is_refused_and_left_alone(emulator, azure_spec,
 
 
 def test_destroy_removes_exactly_what_the_run_created(emulator, azure_spec, orchestrate):
-    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
-         "microsoft.machinelearningservices/workspaces/ws-llm"
+    ws = (
+        "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/"
+        "microsoft.machinelearningservices/workspaces/ws-llm"
+    )
     foreign = f"{ws}/onlineendpoints/someone-elses"
-    emulator.store[foreign] = {"id": foreign, "name": "someone-elses", "location": "eastus", "tags": {},
-                               "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}}}
+    emulator.store[foreign] = {
+        "id": foreign,
+        "name": "someone-elses",
+        "location": "eastus",
+        "tags": {},
+        "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": {}},
+    }
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     before = len(emulator.requests)
     result = orchestrate("destroy", azure_spec, "-y")
     assert result.exit_code == 0, result.output
     assert list(emulator.resources("onlineendpoints")) == [foreign]
     assert emulator.resources("deployments") == {} and emulator.resources("computes") == {}
-    archived = {k.split("/")[-3]: v["properties"].get("isArchived") for k, v in emulator.resources("versions").items()
-                if "/workspaces/" in k}
+    archived = {
+        k.split("/")[-3]: v["properties"].get("isArchived")
+        for k, v in emulator.resources("versions").items()
+        if "/workspaces/" in k
+    }
     assert archived == {"phi3-ultrachat-test": True, "phi3-ultrachat-train": True, "phi3-ultrachat": True}
     assert all(m.split()[0] in ("DELETE", "PUT") for m in _mutated(emulator, before))
     again = orchestrate("destroy", azure_spec, "-y")
@@ -291,17 +329,30 @@ def test_deployment_sku_outside_the_inference_allow_list_is_refused(emulator, az
     azure_spec.write_text(azure_spec.read_text().replace("sku: Standard_NC6s_v3", "sku: Standard_NC4as_T4_v3"))
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "deployment.sku Standard_NC4as_T4_v3 is not in Phi-3-mini-4k-instruct's inference_compute_allow_list" \
+    assert (
+        "deployment.sku Standard_NC4as_T4_v3 is not in Phi-3-mini-4k-instruct's inference_compute_allow_list"
         in result.output
+    )
 
 
 def test_a_failed_cluster_is_reported_not_used(emulator, azure_spec, orchestrate):
-    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
-         "microsoft.machinelearningservices/workspaces/ws-llm"
+    ws = (
+        "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/"
+        "microsoft.machinelearningservices/workspaces/ws-llm"
+    )
     emulator.store[f"{ws}/computes/gpu-a100"] = {
-        "id": f"{ws}/computes/gpu-a100", "name": "gpu-a100", "location": "eastus",
-        "properties": {"computeType": "AmlCompute", "provisioningState": "Failed", "properties": {
-            "vmSize": "Standard_NC24ads_A100_v4", "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 1}}}}
+        "id": f"{ws}/computes/gpu-a100",
+        "name": "gpu-a100",
+        "location": "eastus",
+        "properties": {
+            "computeType": "AmlCompute",
+            "provisioningState": "Failed",
+            "properties": {
+                "vmSize": "Standard_NC24ads_A100_v4",
+                "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 1},
+            },
+        },
+    }
     plan = orchestrate("plan", azure_spec)
     assert "cluster gpu-a100 is in state Failed" in plan.output
     result = orchestrate("apply", azure_spec, "-y")
@@ -319,19 +370,37 @@ def test_apply_json_is_pure_ndjson_on_stdout(emulator, azure_spec):
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON: no SDK dots
     finished = [e["stage"] for e in events if e["event"] == "finished"]
-    assert finished == ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "traffic",
-                        "smoke_test"]
+    assert finished == [
+        "data",
+        "model",
+        "compute",
+        "finetune",
+        "register",
+        "endpoint",
+        "deployment",
+        "traffic",
+        "smoke_test",
+    ]
 
 
 def test_workspace_from_a_config_file(emulator, azure_spec, orchestrate, tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({
-        "subscription_id": "00000000-0000-0000-0000-00000000aaaa", "resource_group": "rg-llm", "workspace_name": "ws-llm"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "subscription_id": "00000000-0000-0000-0000-00000000aaaa",
+                "resource_group": "rg-llm",
+                "workspace_name": "ws-llm",
+            }
+        )
+    )
     text = azure_spec.read_text()
     text = re.sub(r"  subscription_id: .*\n  resource_group: .*\n  name: .*\n", "  config_file: config.json\n", text)
     azure_spec.write_text(text)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert "/workspaces/ws-llm/onlineendpoints/ultrachat-completion" in next(iter(emulator.resources("onlineendpoints")))
+    assert "/workspaces/ws-llm/onlineendpoints/ultrachat-completion" in next(
+        iter(emulator.resources("onlineendpoints"))
+    )
 
 
 def test_a_saved_plan_applies_only_while_azure_is_as_it_was(emulator, azure_spec, orchestrate, tmp_path):
@@ -377,13 +446,22 @@ def test_unchanged_data_is_not_uploaded_twice(emulator, azure_spec, orchestrate)
 
 def _team_cluster(emulator, size: str) -> str:
     """A cluster someone else made (no orchestrate tags), with other min/max than the spec's 0..1."""
-    ws = "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/" \
-         "microsoft.machinelearningservices/workspaces/ws-llm"
+    ws = (
+        "/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourcegroups/rg-llm/providers/"
+        "microsoft.machinelearningservices/workspaces/ws-llm"
+    )
     key = f"{ws}/computes/gpu-a100"
     emulator.store[key] = {
-        "id": f"{ws}/computes/gpu-a100", "name": "gpu-a100", "location": "eastus", "tags": {"team": "nlp"},
-        "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded", "properties": {
-            "vmSize": size, "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 2}}}}
+        "id": f"{ws}/computes/gpu-a100",
+        "name": "gpu-a100",
+        "location": "eastus",
+        "tags": {"team": "nlp"},
+        "properties": {
+            "computeType": "AmlCompute",
+            "provisioningState": "Succeeded",
+            "properties": {"vmSize": size, "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 2}},
+        },
+    }
     return key
 
 

@@ -12,9 +12,15 @@ from orchestrator.targets.azureml import connect
 identity = pytest.importorskip("azure.identity")
 
 
-@pytest.mark.parametrize("kind,cls", [("cli", "AzureCliCredential"), ("environment", "EnvironmentCredential"),
-                                      ("managed_identity", "ManagedIdentityCredential"),
-                                      ("interactive", "InteractiveBrowserCredential")])
+@pytest.mark.parametrize(
+    "kind,cls",
+    [
+        ("cli", "AzureCliCredential"),
+        ("environment", "EnvironmentCredential"),
+        ("managed_identity", "ManagedIdentityCredential"),
+        ("interactive", "InteractiveBrowserCredential"),
+    ],
+)
 def test_each_kind_makes_its_credential(kind, cls):
     assert type(connect.credential(kind, "AzureCloud").inner).__name__ == cls
 
@@ -29,9 +35,14 @@ def test_default_adds_the_browser_only_with_a_terminal(monkeypatch):
     assert [type(c).__name__ for c in chained.credentials] == ["DefaultAzureCredential", "InteractiveBrowserCredential"]
 
 
-@pytest.mark.parametrize("cloud,host", [("AzureCloud", "login.microsoftonline.com"),
-                                        ("AzureChinaCloud", "login.chinacloudapi.cn"),
-                                        ("AzureUSGovernment", "login.microsoftonline.us")])
+@pytest.mark.parametrize(
+    "cloud,host",
+    [
+        ("AzureCloud", "login.microsoftonline.com"),
+        ("AzureChinaCloud", "login.chinacloudapi.cn"),
+        ("AzureUSGovernment", "login.microsoftonline.us"),
+    ],
+)
 def test_sovereign_clouds_have_their_own_authority(cloud, host):
     assert connect.authority(cloud) == host
 

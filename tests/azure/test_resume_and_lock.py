@@ -28,16 +28,21 @@ def _kill_on(emulator, method: str, pattern: str, nth: int = 1) -> dict:
     return box
 
 
-@pytest.mark.parametrize("method,pattern,nth", [
-    ("PUT", r"/data/[^/]+/versions/", 1),          # data: uploading
-    ("PUT", r"/computes/", 1),                      # compute: creating
-    ("PUT", r"/jobs/", 1),                          # finetune: submitting
-    ("PUT", r"/models/[^/]+/versions/", 1),         # register
-    ("PUT", r"/deployments/demo$", 1),              # deployment: creating
-    ("POST", r"/score$", 1),                        # smoke test
-], ids=["data", "compute", "job-submit", "register", "deployment", "smoke"])
-def test_kill_at_any_stage_then_apply_completes_without_duplicates(emulator, azure_spec, orchestrate,
-                                                                  method, pattern, nth):
+@pytest.mark.parametrize(
+    "method,pattern,nth",
+    [
+        ("PUT", r"/data/[^/]+/versions/", 1),  # data: uploading
+        ("PUT", r"/computes/", 1),  # compute: creating
+        ("PUT", r"/jobs/", 1),  # finetune: submitting
+        ("PUT", r"/models/[^/]+/versions/", 1),  # register
+        ("PUT", r"/deployments/demo$", 1),  # deployment: creating
+        ("POST", r"/score$", 1),  # smoke test
+    ],
+    ids=["data", "compute", "job-submit", "register", "deployment", "smoke"],
+)
+def test_kill_at_any_stage_then_apply_completes_without_duplicates(
+    emulator, azure_spec, orchestrate, method, pattern, nth
+):
     box = _kill_on(emulator, method, pattern, nth)
     box["proc"] = spawn("apply", azure_spec, "-y")
     assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
@@ -67,7 +72,9 @@ def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, o
     emulator.config.job_ticks = 30
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     paths = [f"{r.method} {r.path.split('?')[0]}" for r in emulator.requests]
-    endpoint_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and p.endswith("/onlineEndpoints/ultrachat-completion"))
+    endpoint_put = next(
+        i for i, p in enumerate(paths) if p.startswith("PUT") and p.endswith("/onlineEndpoints/ultrachat-completion")
+    )
     job_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and "/jobs/phi3-ultrachat-ft-" in p)
     job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi3-ultrachat-ft-" in p]
     assert job_put < endpoint_put < job_polls[-1]  # after the submission, before the job was seen done
@@ -77,8 +84,10 @@ def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:
     from tests.azure.emulator import STORAGE_ACCOUNT
 
     emulator.blobs[(STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi3-ultrachat")] = {
-        "data": b"", "metadata": {"holder": holder, "host": host, "pid": str(pid)},
-        "lease": {"id": str(uuid.uuid4()), "expires": time.time() + 60, "duration": 60}}
+        "data": b"",
+        "metadata": {"holder": holder, "host": host, "pid": str(pid)},
+        "lease": {"id": str(uuid.uuid4()), "expires": time.time() + 60, "duration": 60},
+    }
 
 
 def test_a_lock_held_elsewhere_is_refused_naming_the_holder_until_force_unlock(emulator, azure_spec, orchestrate):
@@ -118,9 +127,12 @@ def test_ctrl_c_during_the_job_says_it_keeps_running_and_apply_reattaches(emulat
     _, err = box["proc"].communicate(timeout=120)
     assert box["proc"].returncode == 130, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert re.fullmatch(r"error: interrupted during finetune; job (phi3-ultrachat-ft-\w+) keeps running on Azure"
-                        r"( and the creation of endpoint ultrachat-completion goes on on Azure)?; finished stages are "
-                        r"recorded and `orchestrate apply` resumes from there", last), last
+    assert re.fullmatch(
+        r"error: interrupted during finetune; job (phi3-ultrachat-ft-\w+) keeps running on Azure"
+        r"( and the creation of endpoint ultrachat-completion goes on on Azure)?; finished stages are "
+        r"recorded and `orchestrate apply` resumes from there",
+        last,
+    ), last
     assert "Traceback" not in err
     (run,) = emulator.jobs_started.values()
     emulator.config.job_ticks = run["ticks"] + 30  # still running when the next apply looks, done soon after
@@ -135,10 +147,15 @@ def test_a_saved_plan_is_refused_when_latest_moved_to_another_version(emulator, 
 
     saved = tmp_path / "plan.json"
     assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0
-    base = (f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-            "microsoft.machinelearningservices/registries/azureml/models/phi-3-mini-4k-instruct")
-    emulator.store[f"{base}/versions/16"] = {**emulator.store[f"{base}/versions/15"], "name": "16",
-                                             "id": emulator.store[f"{base}/versions/15"]["id"].replace("/15", "/16")}
+    base = (
+        f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+        "microsoft.machinelearningservices/registries/azureml/models/phi-3-mini-4k-instruct"
+    )
+    emulator.store[f"{base}/versions/16"] = {
+        **emulator.store[f"{base}/versions/15"],
+        "name": "16",
+        "id": emulator.store[f"{base}/versions/15"]["id"].replace("/15", "/16"),
+    }
     emulator.store[base]["properties"]["latestVersion"] = "16"
     result = orchestrate("apply", saved)
     assert result.exit_code == 1

@@ -33,9 +33,20 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
     assert "smoke test: HTTP 200" in result.output
     state = RunState(tmp_path / ".orchestrate", "quickstart")
     stages = state.stages()
-    assert list(stages) == ["compute", "data", "deployment", "endpoint", "finetune", "model", "register",
-                            "smoke_test", "traffic"] or set(stages) >= {"data", "finetune", "register", "deployment"}
-    assert stages["data"]["splits"]["train"]["rows"] == 144  # 60 % of 240 and stages["data"]["splits"]["test"]["rows"] == 60
+    assert list(stages) == [
+        "compute",
+        "data",
+        "deployment",
+        "endpoint",
+        "finetune",
+        "model",
+        "register",
+        "smoke_test",
+        "traffic",
+    ] or set(stages) >= {"data", "finetune", "register", "deployment"}
+    assert (
+        stages["data"]["splits"]["train"]["rows"] == 144
+    )  # 60 % of 240 and stages["data"]["splits"]["test"]["rows"] == 60
     ft = stages["finetune"]
     assert ft["loss_last"] < ft["loss_first"], ft  # the fine-tune visibly lowers the loss
     assert os.path.exists(ft["loss_curve"])
@@ -46,8 +57,14 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
 
     # the endpoint contract: 200, 400, 401, 413
     uri = stages["deployment"]["scoring_uri"]
-    good = json.dumps({"input_data": {"input_string": [{"role": "user", "content": "What is 2 plus 2?"}],
-                                      "parameters": {"max_new_tokens": 4, "do_sample": False}}}).encode()
+    good = json.dumps(
+        {
+            "input_data": {
+                "input_string": [{"role": "user", "content": "What is 2 plus 2?"}],
+                "parameters": {"max_new_tokens": 4, "do_sample": False},
+            }
+        }
+    ).encode()
     status, body = post(uri, good, key)
     assert status == 200 and isinstance(body["output"], str)
     assert post(uri, good, "wrong")[0] == 401

@@ -28,8 +28,17 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(local_run, tmp_path):
     events = [json.loads(line) for line in applied.stdout.splitlines()]  # NDJSON, every line
     assert events[0]["event"] == "plan"
     finished = [e["stage"] for e in events if e["event"] == "finished"]
-    assert finished == ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "traffic",
-                        "smoke_test"]
+    assert finished == [
+        "data",
+        "model",
+        "compute",
+        "finetune",
+        "register",
+        "endpoint",
+        "deployment",
+        "traffic",
+        "smoke_test",
+    ]
     assert any(e["event"] == "progress" and e["stage"] == "finetune" and "loss" in e for e in events)
     again = run("apply", str(saved))
     assert again.exit_code == 1 and "state changed since the plan was saved" in again.output
@@ -39,8 +48,11 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(local_run, tmp_path):
 
 def test_files_that_are_not_saved_plans(tmp_path):
     bad = tmp_path / "x.json"
-    for content, fragment in (("{not json", "not JSON"), ('{"format_version": 99, "stages": []}', "format_version 1"),
-                              ('{"format_version": 1, "stages": [], "mode": "destroy"}', "destroy plan")):
+    for content, fragment in (
+        ("{not json", "not JSON"),
+        ('{"format_version": 99, "stages": []}', "format_version 1"),
+        ('{"format_version": 1, "stages": [], "mode": "destroy"}', "destroy plan"),
+    ):
         bad.write_text(content)
         result = run("apply", str(bad))
         assert result.exit_code == 1 and fragment in result.output, result.output

@@ -20,6 +20,13 @@ def _paths(node, prefix=()):
 ALL_PATHS = list(_paths(VALID))
 # Any JSON-ish value, plus words the schema gives meaning to (so branches such as target: local
 # and gpus_per_node: auto are reached, not only type errors).
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
-                   st.text(max_size=20), st.sampled_from(["auto", "local", "test", "fp16", "Standard_NC6s_v3"]),
-                   st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["auto", "local", "test", "fp16", "Standard_NC6s_v3"]),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)

@@ -16,24 +16,27 @@ def diags(text: str, **kw):
     return exc.value.diagnostics
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("5e-6", 5e-6),          # PyYAML's YAML 1.1 rules read this as a string
-    ("5.0e-6", 5e-6),
-    ("1_000", "1_000"),      # no underscores in YAML 1.2 ints
-    ("010", 10),             # YAML 1.2: decimal, not octal
-    ("0o10", 8),
-    ("0x1F", 31),
-    ("yes", "yes"),          # YAML 1.1 booleans are plain strings in 1.2
-    ("on", "on"),
-    ("True", True),
-    ("false", False),
-    ("~", None),
-    ("", None),
-    ("-.inf", -math.inf),
-    ("'5'", "5"),
-    ("!!str 5", "5"),
-    ("!!float 1", 1),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("5e-6", 5e-6),  # PyYAML's YAML 1.1 rules read this as a string
+        ("5.0e-6", 5e-6),
+        ("1_000", "1_000"),  # no underscores in YAML 1.2 ints
+        ("010", 10),  # YAML 1.2: decimal, not octal
+        ("0o10", 8),
+        ("0x1F", 31),
+        ("yes", "yes"),  # YAML 1.1 booleans are plain strings in 1.2
+        ("on", "on"),
+        ("True", True),
+        ("false", False),
+        ("~", None),
+        ("", None),
+        ("-.inf", -math.inf),
+        ("'5'", "5"),
+        ("!!str 5", "5"),
+        ("!!float 1", 1),
+    ],
+)
 def test_yaml12_core_scalars(raw, expected):
     assert load_text(f"v: {raw}\n", "s.yaml").data["v"] == expected
 
@@ -64,17 +67,20 @@ def test_no_interpolation_when_disabled():
     assert load_text("a: ${env:X}\n", "s.yaml", env={}, interpolate=False).data["a"] == "${env:X}"
 
 
-@pytest.mark.parametrize("text, fragment, line", [
-    ("a: !!python/object:os.system x\n", "tag", 1),
-    ("a: 1\nb: !custom 2\n", "tag", 2),
-    ("a: 1\na: 2\n", "duplicate key 'a'", 2),
-    ("base: &b {x: 1}\nother:\n  <<: *b\n", "merge keys", 3),
-    ("a: [1, 2\n", "invalid YAML", 2),
-    ("a: 1\n b: 2\n", "invalid YAML", 2),
-    ("", "empty", 1),
-    ("# only a comment\n", "empty", 1),
-    ("a: 1\n---\nb: 2\n", "more than one YAML document", 3),
-])
+@pytest.mark.parametrize(
+    "text, fragment, line",
+    [
+        ("a: !!python/object:os.system x\n", "tag", 1),
+        ("a: 1\nb: !custom 2\n", "tag", 2),
+        ("a: 1\na: 2\n", "duplicate key 'a'", 2),
+        ("base: &b {x: 1}\nother:\n  <<: *b\n", "merge keys", 3),
+        ("a: [1, 2\n", "invalid YAML", 2),
+        ("a: 1\n b: 2\n", "invalid YAML", 2),
+        ("", "empty", 1),
+        ("# only a comment\n", "empty", 1),
+        ("a: 1\n---\nb: 2\n", "more than one YAML document", 3),
+    ],
+)
 def test_refusals_are_located(text, fragment, line):
     [d, *_] = diags(text)
     assert fragment in d.message and d.line == line
@@ -90,8 +96,11 @@ def test_billion_laughs_is_refused_quickly():
 
 
 def test_binary_large_and_non_utf8_files(tmp_path):
-    for raw, fragment in ((b"\x00\x01\x02", "binary"), (b"a: \xff\xfe\n", "UTF-8"),
-                          (b"a: " + b"x" * (MAX_BYTES + 1), "larger than")):
+    for raw, fragment in (
+        (b"\x00\x01\x02", "binary"),
+        (b"a: \xff\xfe\n", "UTF-8"),
+        (b"a: " + b"x" * (MAX_BYTES + 1), "larger than"),
+    ):
         with pytest.raises(SpecError) as exc:
             load_text_bytes(raw, "f.yaml")
         assert fragment in exc.value.diagnostics[0].message

@@ -35,28 +35,97 @@ def test_seed_and_quickstart_specs_validate():
     assert spec.dataset.splits["train"].percent == 5
 
 
-@pytest.mark.parametrize("old, new, at, fragment, hint", [
-    ("  learning_rate: 5.0e-6", "  lerning_rate: 5.0e-6", "  lerning_rate: 5.0e-6", "unknown key 'lerning_rate' in finetune", "did you mean 'learning_rate'?"),
-    ("precision: fp16", "precision: fp8", "precision: fp8", "'fp8' is not an allowed value", "use one of: fp32, fp16, bf16"),
-    ("precision: fp16", "precision: FP16", "precision: FP16", "'FP16' is not an allowed value", "did you mean 'fp16'?"),
-    ("instance_count: 1", "instance_count: 0", "instance_count: 0", "must be at least 1, got 0", ""),
-    ("instance_count: 1", "instance_count: '2'", "instance_count: '2'", "must be a whole number, got a string", "remove the quotes"),
-    ("timeout_ms: 90000", "timeout_ms: 180001", "timeout_ms: 180001", "at most 180000", "managed endpoint's maximum"),
-    ("endpoint: ultrachat-completion", "endpoint: 9lives", "endpoint: 9lives", "'9lives' is not a valid deployment.endpoint", "starting with a letter"),
-    ("endpoint: ultrachat-completion", "endpoint: ab", "endpoint: ab", "at least 3 characters", ""),
-    ("name: phi3-ultrachat\ntarget", "name: Phi3_Ultrachat\ntarget", "name: Phi3_Ultrachat", "not a valid name", "lowercase"),
-    ("target: azureml", "target: azure", "target: azure", "'azure' is not an allowed value", "did you mean 'azureml'?"),
-    ("percent: 5}\n    test", "percent: 0}\n    test", "percent: 0}", "must be more than 0", ""),
-    ("percent: 5}\n    test", "percent: 101}\n    test", "percent: 101}", "must be at most 100", ""),
-    ("top_p: 0.9", "top_p: 0", "top_p: 0", "must be more than 0", ""),
-    ("temperature: 0.6", "temperature: -1", "temperature: -1", "must be at least 0", ""),
-    ("stage: 2}", "stage: 1}", "stage: 1}", "1 is not an allowed value", "use one of: 2, 3"),
-    ("r: 8,", "r: 0,", "r: 0,", "finetune.lora.r must be at least 1", ""),
-    ("version: 1\n", "version: 2\n", "version: 2", "version must be 1", ""),
-    ("cloud: AzureCloud", "cloud: azurecloud", "cloud: azurecloud", "not an allowed value", "did you mean 'AzureCloud'?"),
-    ("sample_from: test", "sample_from: tests", "sample_from: tests", "not a valid smoke_test.sample_from", "did you mean 'test'?"),
-    ("model:\n  registry", "model:\n  colour: blue\n  registry", "colour: blue", "unknown key 'colour' in model", "allowed keys"),
-])
+@pytest.mark.parametrize(
+    "old, new, at, fragment, hint",
+    [
+        (
+            "  learning_rate: 5.0e-6",
+            "  lerning_rate: 5.0e-6",
+            "  lerning_rate: 5.0e-6",
+            "unknown key 'lerning_rate' in finetune",
+            "did you mean 'learning_rate'?",
+        ),
+        (
+            "precision: fp16",
+            "precision: fp8",
+            "precision: fp8",
+            "'fp8' is not an allowed value",
+            "use one of: fp32, fp16, bf16",
+        ),
+        (
+            "precision: fp16",
+            "precision: FP16",
+            "precision: FP16",
+            "'FP16' is not an allowed value",
+            "did you mean 'fp16'?",
+        ),
+        ("instance_count: 1", "instance_count: 0", "instance_count: 0", "must be at least 1, got 0", ""),
+        (
+            "instance_count: 1",
+            "instance_count: '2'",
+            "instance_count: '2'",
+            "must be a whole number, got a string",
+            "remove the quotes",
+        ),
+        (
+            "timeout_ms: 90000",
+            "timeout_ms: 180001",
+            "timeout_ms: 180001",
+            "at most 180000",
+            "managed endpoint's maximum",
+        ),
+        (
+            "endpoint: ultrachat-completion",
+            "endpoint: 9lives",
+            "endpoint: 9lives",
+            "'9lives' is not a valid deployment.endpoint",
+            "starting with a letter",
+        ),
+        ("endpoint: ultrachat-completion", "endpoint: ab", "endpoint: ab", "at least 3 characters", ""),
+        (
+            "name: phi3-ultrachat\ntarget",
+            "name: Phi3_Ultrachat\ntarget",
+            "name: Phi3_Ultrachat",
+            "not a valid name",
+            "lowercase",
+        ),
+        (
+            "target: azureml",
+            "target: azure",
+            "target: azure",
+            "'azure' is not an allowed value",
+            "did you mean 'azureml'?",
+        ),
+        ("percent: 5}\n    test", "percent: 0}\n    test", "percent: 0}", "must be more than 0", ""),
+        ("percent: 5}\n    test", "percent: 101}\n    test", "percent: 101}", "must be at most 100", ""),
+        ("top_p: 0.9", "top_p: 0", "top_p: 0", "must be more than 0", ""),
+        ("temperature: 0.6", "temperature: -1", "temperature: -1", "must be at least 0", ""),
+        ("stage: 2}", "stage: 1}", "stage: 1}", "1 is not an allowed value", "use one of: 2, 3"),
+        ("r: 8,", "r: 0,", "r: 0,", "finetune.lora.r must be at least 1", ""),
+        ("version: 1\n", "version: 2\n", "version: 2", "version must be 1", ""),
+        (
+            "cloud: AzureCloud",
+            "cloud: azurecloud",
+            "cloud: azurecloud",
+            "not an allowed value",
+            "did you mean 'AzureCloud'?",
+        ),
+        (
+            "sample_from: test",
+            "sample_from: tests",
+            "sample_from: tests",
+            "not a valid smoke_test.sample_from",
+            "did you mean 'test'?",
+        ),
+        (
+            "model:\n  registry",
+            "model:\n  colour: blue\n  registry",
+            "colour: blue",
+            "unknown key 'colour' in model",
+            "allowed keys",
+        ),
+    ],
+)
 def test_each_mistake_gets_a_located_actionable_error(write_spec, phi3_text, old, new, at, fragment, hint):
     text = edit(phi3_text, old, new)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if at in row)
@@ -70,8 +139,11 @@ def test_each_mistake_gets_a_located_actionable_error(write_spec, phi3_text, old
 
 
 def test_all_errors_are_reported_in_one_run(write_spec, phi3_text):
-    text = edit(edit(edit(phi3_text, "precision: fp16", "precision: fp8"), "epochs: 1", "epochs: 0"),
-                "instance_count: 1", "instance_count: -3")
+    text = edit(
+        edit(edit(phi3_text, "precision: fp16", "precision: fp8"), "epochs: 1", "epochs: 0"),
+        "instance_count: 1",
+        "instance_count: -3",
+    )
     errs, _ = errors_for(write_spec, text)
     assert len(errs) == 3
     assert [e.line for e in errs] == sorted(e.line for e in errs)
@@ -89,16 +161,20 @@ def test_null_section_says_fill_it_in(write_spec, phi3_text):
     assert errs[0].message.startswith("teardown must be a mapping") and "fill in" in errs[0].hint
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("- a\n- b\n", "got a list"),
-    ("just words\n", "got a string"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("- a\n- b\n", "got a list"),
+        ("just words\n", "got a string"),
+    ],
+)
 def test_non_mapping_documents(write_spec, text, fragment):
     errs, _ = errors_for(write_spec, text)
     assert fragment in errs[0].message and errs[0].line == 1
 
 
 # --- semantic rules -----------------------------------------------------------------------------
+
 
 def test_smoke_test_split_must_exist(write_spec, phi3_text):
     text = edit(phi3_text, "    test: {from: test_sft, percent: 5}\n", "")
@@ -130,8 +206,11 @@ def test_deepspeed_on_one_gpu_warns_and_says_why(write_spec, phi3_text):
     assert errs == [] and result.ok
     [warning] = [d for d in result.diagnostics if d.severity == "warning"]
     assert "one GPU" in warning.message and "shards" in warning.message
-    multi = edit(edit(phi3_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true"),
-                 "sku: Standard_NC24ads_A100_v4", "sku: Standard_ND96asr_v4")
+    multi = edit(
+        edit(phi3_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true"),
+        "sku: Standard_NC24ads_A100_v4",
+        "sku: Standard_ND96asr_v4",
+    )
     assert check_file(write_spec(multi)).diagnostics == []
 
 
@@ -144,7 +223,9 @@ def test_same_source_split_over_100_percent(write_spec, phi3_text):
 def test_workspace_ids_or_config_file(write_spec, phi3_text):
     errs, _ = errors_for(write_spec, edit(phi3_text, "  resource_group: rg-llm\n", ""))
     assert "missing resource_group" in errs[0].message
-    errs, _ = errors_for(write_spec, edit(phi3_text, "  credential: default", "  config_file: config.json\n  credential: default"))
+    errs, _ = errors_for(
+        write_spec, edit(phi3_text, "  credential: default", "  config_file: config.json\n  credential: default")
+    )
     assert len(errs) == 3 and all("config_file" in e.message for e in errs)
 
 
@@ -156,7 +237,9 @@ def test_min_instances_above_max(write_spec, phi3_text):
 def test_azureml_only_keys_refused_for_local(write_spec):
     text = (SPECS / "quickstart-local.yaml").read_text()
     text = text.replace("model:\n", "compute: {name: gpu, sku: Standard_NC6s_v3}\nmodel:\n  registry: azureml\n", 1)
-    text = text.replace("  endpoint: quickstart-ep", "  endpoint: quickstart-ep\n  sku: Standard_NC6s_v3\n  instance_count: 2")
+    text = text.replace(
+        "  endpoint: quickstart-ep", "  endpoint: quickstart-ep\n  sku: Standard_NC6s_v3\n  instance_count: 2"
+    )
     text = text.replace("./data/quickstart-chat", str(SPECS / "data" / "quickstart-chat"))
     errs, _ = errors_for(write_spec, text)
     messages = [e.message for e in errs]
@@ -175,8 +258,10 @@ def test_local_paths_must_exist(write_spec):
 def test_defaults_come_from_the_schema():
     filled = fill_defaults({"finetune": {"lora": {"r": 4}}, "deployment": {}})
     assert filled["finetune"]["lora"] == {"r": 4, "enabled": True, "alpha": 16, "dropout": 0.05}
-    assert filled["deployment"]["probes"]["liveness"]["initial_delay"] == \
-        schema()["$defs"]["probe"]["properties"]["initial_delay"]["default"]
+    assert (
+        filled["deployment"]["probes"]["liveness"]["initial_delay"]
+        == schema()["$defs"]["probe"]["properties"]["initial_delay"]["default"]
+    )
     assert filled["target"] == "azureml"
 
 
@@ -193,13 +278,21 @@ def test_every_schema_key_has_a_description_and_example():
                 walk(target, here)
             else:
                 assert "examples" in target or "examples" in sub, here
+
     walk(schema(), "$")
 
 
 # --- property-based: any mutation of a valid spec gives located errors, never a crash -----------
 
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.sampled_from(["set", "drop", "rename"]), VALUES), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ALL_PATHS), st.sampled_from(["set", "drop", "rename"]), VALUES),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_mutated_specs_never_crash_and_errors_are_located(mutations):
     data = copy.deepcopy(VALID)
     for path, op, value in mutations:

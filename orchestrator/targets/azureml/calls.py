@@ -59,8 +59,13 @@ def quiet_sdk():
 
 def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep=time.sleep, **kwargs) -> T:
     """fn(*args, **kwargs) with retries. ResourceNotFoundError passes through for callers to handle."""
-    from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceNotFoundError,
-                                       ServiceRequestError, ServiceResponseError)
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
 
     for attempt in range(1, attempts + 1):
         try:
@@ -75,8 +80,9 @@ def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep
             code, message = error_parts(exc)
             if status not in TRANSIENT or attempt == attempts:
                 tried = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise AzureError(f"{what} failed{tried}: {status or ''} {code}: {message}".replace("  ", " "),
-                                 status, code) from None
+                raise AzureError(
+                    f"{what} failed{tried}: {status or ''} {code}: {message}".replace("  ", " "), status, code
+                ) from None
             delay = retry_after(exc) or backoff(attempt)
         except (ServiceRequestError, ServiceResponseError, ConnectionError) as exc:
             if attempt == attempts:

@@ -28,8 +28,11 @@ HINTS = {
 def authority(cloud: str) -> str:
     from azure.identity import AzureAuthorityHosts
 
-    return {"AzureCloud": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD, "AzureChinaCloud": AzureAuthorityHosts.AZURE_CHINA,
-            "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT}[cloud]
+    return {
+        "AzureCloud": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+        "AzureChinaCloud": AzureAuthorityHosts.AZURE_CHINA,
+        "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT,
+    }[cloud]
 
 
 class SharedTokens:
@@ -53,8 +56,10 @@ class SharedTokens:
             return token
 
     def get_token(self, *scopes, claims=None, tenant_id=None, **kwargs):
-        return self._cached(("token", scopes, claims, tenant_id),
-                            lambda: self.inner.get_token(*scopes, claims=claims, tenant_id=tenant_id, **kwargs))
+        return self._cached(
+            ("token", scopes, claims, tenant_id),
+            lambda: self.inner.get_token(*scopes, claims=claims, tenant_id=tenant_id, **kwargs),
+        )
 
     def get_token_info(self, *scopes, options=None):
         if not hasattr(self.inner, "get_token_info"):
@@ -129,7 +134,9 @@ def workspace_client(spec: RunSpec, cred):
         base = Path(spec.source_path).parent if spec.source_path else Path(".")
         path = (base / ws.config_file).expanduser()
         if not path.is_file():
-            raise OrchestrateError(f"workspace.config_file {path} not found (download config.json from the Azure portal)")
+            raise OrchestrateError(
+                f"workspace.config_file {path} not found (download config.json from the Azure portal)"
+            )
         try:
             return MLClient.from_config(cred, path=str(path), cloud=ws.cloud, show_progress=False)
         except Exception as exc:  # the SDK raises its own ValidationException for a malformed file
@@ -144,5 +151,6 @@ def registry_client(spec: RunSpec, cred):
     """MLClient for the model's registry (the system registry `azureml` for the reference workflow)."""
     from azure.ai.ml import MLClient
 
-    return MLClient(cred, registry_name=spec.model.registry or "azureml", cloud=spec.workspace.cloud,
-                    show_progress=False)
+    return MLClient(
+        cred, registry_name=spec.model.registry or "azureml", cloud=spec.workspace.cloud, show_progress=False
+    )

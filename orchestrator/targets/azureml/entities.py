@@ -18,8 +18,12 @@ from orchestrator.targets.azureml import pipeline
 
 def tags(spec: RunSpec, stage: str, fingerprint: str) -> dict[str, str]:
     """Tags on every resource: how the next apply recognises what this run made."""
-    return {"orchestrate.run": spec.name, "orchestrate.stage": stage, "orchestrate.fingerprint": fingerprint,
-            "orchestrate.version": __version__}
+    return {
+        "orchestrate.run": spec.name,
+        "orchestrate.stage": stage,
+        "orchestrate.fingerprint": fingerprint,
+        "orchestrate.version": __version__,
+    }
 
 
 def data_asset_ref(spec: RunSpec, role: str, fingerprint: str) -> str:
@@ -30,15 +34,29 @@ def job_name(spec: RunSpec, fingerprint: str) -> str:
     return f"{spec.name}-ft-{short(fingerprint)}"
 
 
-def pipeline_job(spec: RunSpec, prints: dict[str, str], *, model_id: str, data_paths: dict[str, str], gpus: int,
-                 component: str | None = None, name: str | None = None):
+def pipeline_job(
+    spec: RunSpec,
+    prints: dict[str, str],
+    *,
+    model_id: str,
+    data_paths: dict[str, str],
+    gpus: int,
+    component: str | None = None,
+    name: str | None = None,
+):
     """The fine-tune PipelineJob; `name` differs from job_name() only for a rerun after a failed job."""
     # azure.ai.ml costs ~1.5 s to import: only render and apply pay it.
     from azure.ai.ml import load_job
 
-    job = pipeline.pipeline_job(spec, job_name=name or job_name(spec, prints["finetune"]), model_id=model_id,
-                                data_paths=data_paths, gpus=gpus, component=component,
-                                tags=tags(spec, "finetune", prints["finetune"]))
+    job = pipeline.pipeline_job(
+        spec,
+        job_name=name or job_name(spec, prints["finetune"]),
+        model_id=model_id,
+        data_paths=data_paths,
+        gpus=gpus,
+        component=component,
+        tags=tags(spec, "finetune", prints["finetune"]),
+    )
     return load_job(io.StringIO(yaml.safe_dump(job, sort_keys=False)))
 
 
@@ -46,18 +64,26 @@ def model(spec: RunSpec, prints: dict[str, str], *, job: str):
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
 
-    return Model(name=spec.register_name, version=short(prints["register"]), type=AssetTypes.MLFLOW_MODEL,
-                 path=f"azureml://jobs/{job}/outputs/trained_model",
-                 description=f"{spec.model.name} fine-tuned by orchestrate run {spec.name}",
-                 tags=tags(spec, "register", prints["register"]))
+    return Model(
+        name=spec.register_name,
+        version=short(prints["register"]),
+        type=AssetTypes.MLFLOW_MODEL,
+        path=f"azureml://jobs/{job}/outputs/trained_model",
+        description=f"{spec.model.name} fine-tuned by orchestrate run {spec.name}",
+        tags=tags(spec, "register", prints["register"]),
+    )
 
 
 def endpoint(spec: RunSpec, prints: dict[str, str], *, traffic: dict[str, int] | None = None):
     from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-    return ManagedOnlineEndpoint(name=spec.deployment.endpoint, auth_mode="key", traffic=traffic,
-                                 description=f"orchestrate run {spec.name}",
-                                 tags=tags(spec, "endpoint", prints["endpoint"]))
+    return ManagedOnlineEndpoint(
+        name=spec.deployment.endpoint,
+        auth_mode="key",
+        traffic=traffic,
+        description=f"orchestrate run {spec.name}",
+        tags=tags(spec, "endpoint", prints["endpoint"]),
+    )
 
 
 def deployment(spec: RunSpec, prints: dict[str, str], *, model_ref: str):
@@ -66,13 +92,24 @@ def deployment(spec: RunSpec, prints: dict[str, str], *, model_ref: str):
     d = spec.deployment
 
     def probe(p):
-        return ProbeSettings(initial_delay=p.initial_delay, period=p.period, timeout=p.timeout,
-                             failure_threshold=p.failure_threshold, success_threshold=p.success_threshold)
+        return ProbeSettings(
+            initial_delay=p.initial_delay,
+            period=p.period,
+            timeout=p.timeout,
+            failure_threshold=p.failure_threshold,
+            success_threshold=p.success_threshold,
+        )
 
     return ManagedOnlineDeployment(
-        name=d.name, endpoint_name=d.endpoint, model=model_ref, instance_type=d.sku, instance_count=d.instance_count,
-        liveness_probe=probe(d.liveness), readiness_probe=probe(d.readiness),
-        request_settings=OnlineRequestSettings(request_timeout_ms=d.timeout_ms,
-                                               max_concurrent_requests_per_instance=d.max_concurrent_requests_per_instance),
+        name=d.name,
+        endpoint_name=d.endpoint,
+        model=model_ref,
+        instance_type=d.sku,
+        instance_count=d.instance_count,
+        liveness_probe=probe(d.liveness),
+        readiness_probe=probe(d.readiness),
+        request_settings=OnlineRequestSettings(
+            request_timeout_ms=d.timeout_ms, max_concurrent_requests_per_instance=d.max_concurrent_requests_per_instance
+        ),
         tags=tags(spec, "deployment", prints["deployment"]),
     )

@@ -48,9 +48,12 @@ class LeaseLock:
                 pass  # created by a concurrent apply a moment ago: the lease decides
         if self.force:
             self._break("break the run lock (--force-unlock)")
-        mine = {"holder": f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since "
-                          f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
-                "host": socket.gethostname(), "pid": str(os.getpid())}
+        mine = {
+            "holder": f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since "
+            f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
+            "host": socket.gethostname(),
+            "pid": str(os.getpid()),
+        }
         if not self._claim(mine):
             holder = self._holder()
             if holder.get("host") != socket.gethostname() or _alive(holder.get("pid")):
@@ -94,8 +97,10 @@ class LeaseLock:
             return {}
 
     def _held_message(self, holder: dict) -> str:
-        return (f"run {self.run} is locked on Azure by {holder.get('holder', 'another apply')}; wait for it to "
-                "finish, or, if that apply is dead, run again with --force-unlock")
+        return (
+            f"run {self.run} is locked on Azure by {holder.get('holder', 'another apply')}; wait for it to "
+            "finish, or, if that apply is dead, run again with --force-unlock"
+        )
 
     def _renew(self) -> None:
         while not self._stop.wait(RENEW_EVERY):

@@ -67,8 +67,16 @@ def finetune_inputs(spec: RunSpec, *, gpus: int) -> dict:
     }
 
 
-def pipeline_job(spec: RunSpec, *, job_name: str, model_id: str, data_paths: dict[str, str], gpus: int,
-                 component: str | None = None, tags: dict | None = None) -> dict:
+def pipeline_job(
+    spec: RunSpec,
+    *,
+    job_name: str,
+    model_id: str,
+    data_paths: dict[str, str],
+    gpus: int,
+    component: str | None = None,
+    tags: dict | None = None,
+) -> dict:
     """The PipelineJob as a CLI v2 dict: one node running the registry component."""
     node_inputs: dict = {"mlflow_model_path": {"type": "mlflow_model", "path": model_id}}
     pipeline_inputs = {}

@@ -154,7 +154,9 @@ class AzureMLTarget:
             except Exception as exc:  # the stage that failed first is the error the user gets
                 events.emit("error", name, message=str(exc))
                 continue
-            events.emit("finished", name, seconds=time.monotonic() - self._started[name], detail=record.get("detail", ""))
+            events.emit(
+                "finished", name, seconds=time.monotonic() - self._started[name], detail=record.get("detail", "")
+            )
 
     def start_in_background(self, name: str, events: Events) -> None:
         """Run a planned stage that does not depend on what runs now (the endpoint, during the fine-tune)."""
@@ -205,8 +207,14 @@ class AzureMLTarget:
         return keys.primary_key
 
     def invoke(self, messages: list[dict], parameters: dict) -> dict:
-        return smoke.invoke(self.scoring_uri(), self.key(), messages, parameters,
-                            timeout_s=self.spec.deployment.timeout_ms / 1000 + 5, deployment=self.spec.deployment.name)
+        return smoke.invoke(
+            self.scoring_uri(),
+            self.key(),
+            messages,
+            parameters,
+            timeout_s=self.spec.deployment.timeout_ms / 1000 + 5,
+            deployment=self.spec.deployment.name,
+        )
 
 
 class _Guarded:
@@ -247,8 +255,11 @@ def _observe_data(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     recorded = (cached.get("versions") or {}) if cached.get("fingerprint") == fingerprint else {}
     found, current = {}, True
     for role in sorted(t.spec.dataset.splits):
-        assets = [a for a in t._azure("list data assets", lambda: list(t.ml.data.list(name=f"{t.spec.name}-{role}")))
-                  if _ours(a, t.spec)]
+        assets = [
+            a
+            for a in t._azure("list data assets", lambda: list(t.ml.data.list(name=f"{t.spec.name}-{role}")))
+            if _ours(a, t.spec)
+        ]
         match = [a for a in assets if _tags_fp(a) == fingerprint or str(a.version) == recorded.get(role)]
         found[role] = match[0] if match else (assets[0] if assets else None)
         current = current and bool(match)
@@ -282,19 +293,29 @@ def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observ
         # A shared (team) cluster: used as it is, never scaled or changed; only its size must match.
         if same_size:
             return t._observed(True, fingerprint, cached, shared_cluster(cluster), note=shared_cluster(cluster))
-        return Observed(True, _tags_fp(cluster), None, note=f"cluster {c.name} is {cluster.size}, not {c.sku}, and is "
-                        "not managed by this run: apply refuses it")
+        return Observed(
+            True,
+            _tags_fp(cluster),
+            None,
+            note=f"cluster {c.name} is {cluster.size}, not {c.sku}, and is not managed by this run: apply refuses it",
+        )
     # The cluster as it is decides (its tags only say who made it): matching the spec is up to date.
     same = same_size and cluster.min_instances == c.min_instances and cluster.max_instances == c.max_instances
     if same:
         return t._observed(True, fingerprint, cached, f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
-    return Observed(True, _tags_fp(cluster), None,
-                    note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances")
+    return Observed(
+        True,
+        _tags_fp(cluster),
+        None,
+        note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances",
+    )
 
 
 def shared_cluster(cluster) -> str:
-    return (f"uses existing cluster {cluster.name}, not managed by this run: "
-            f"{cluster.min_instances}..{cluster.max_instances} instances")
+    return (
+        f"uses existing cluster {cluster.name}, not managed by this run: "
+        f"{cluster.min_instances}..{cluster.max_instances} instances"
+    )
 
 
 def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
@@ -311,8 +332,13 @@ def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obser
         status = _state(job.status)
         if status in ("Completed", "Finished"):
             t._seen["job"] = job
-            return t._observed(True, fingerprint, cached, f"job {name} {status}",
-                               kept="Azure ML jobs cannot be deleted; it stays in the run history")
+            return t._observed(
+                True,
+                fingerprint,
+                cached,
+                f"job {name} {status}",
+                kept="Azure ML jobs cannot be deleted; it stays in the run history",
+            )
         if status not in TERMINAL:
             t._seen["attach"] = name
             return Observed(False, note=f"job {name} is {status}: apply re-attaches to it (nothing is resubmitted)")
@@ -325,7 +351,9 @@ def _observe_finetune(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obser
 
 def _observe_register(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     # A list, not a get: it leaves out versions archived by destroy.
-    versions = t._find("list the registered model's versions", lambda: list(t.ml.models.list(name=t.spec.register_name)))
+    versions = t._find(
+        "list the registered model's versions", lambda: list(t.ml.models.list(name=t.spec.register_name))
+    )
     model = next((m for m in versions or [] if str(m.version) == short(fingerprint)), None)
     if model is not None:
         return t._observed(True, fingerprint, cached, f"{model.name} version {model.version}")
@@ -355,9 +383,14 @@ def _observe_deployment(t: AzureMLTarget, fingerprint: str, cached: dict) -> Obs
         return Observed(False)
     if _state(deployment.provisioning_state) != "Succeeded":
         return Observed(False, note=f"deployment is {_state(deployment.provisioning_state)}: apply updates it")
-    drift = [f"{label} is {actual} on Azure, {wanted} in the spec" for label, actual, wanted in (
-        ("instance_count", deployment.instance_count, d.instance_count),
-        ("sku", deployment.instance_type, d.sku)) if str(actual).lower() != str(wanted).lower()]
+    drift = [
+        f"{label} is {actual} on Azure, {wanted} in the spec"
+        for label, actual, wanted in (
+            ("instance_count", deployment.instance_count, d.instance_count),
+            ("sku", deployment.instance_type, d.sku),
+        )
+        if str(actual).lower() != str(wanted).lower()
+    ]
     if drift:
         return Observed(True, "", None, note="drift: " + "; ".join(drift))
     return t._observed(True, _tags_fp(deployment), cached)
@@ -381,9 +414,16 @@ def _observe_cached(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observe
 
 
 OBSERVERS: dict[str, Callable[[AzureMLTarget, str, dict], Observed]] = {
-    "data": _observe_data, "model": _observe_model, "compute": _observe_compute, "finetune": _observe_finetune,
-    "register": _observe_register, "endpoint": _observe_endpoint, "deployment": _observe_deployment,
-    "traffic": _observe_traffic, "smoke_test": _observe_cached, "teardown": _observe_cached,
+    "data": _observe_data,
+    "model": _observe_model,
+    "compute": _observe_compute,
+    "finetune": _observe_finetune,
+    "register": _observe_register,
+    "endpoint": _observe_endpoint,
+    "deployment": _observe_deployment,
+    "traffic": _observe_traffic,
+    "smoke_test": _observe_cached,
+    "teardown": _observe_cached,
 }
 
 
@@ -393,8 +433,10 @@ def _resolve_model(t: AzureMLTarget):
     kwargs = {"label": "latest"} if m.version == "latest" else {"version": m.version}
     model = t._find(f"resolve model {m.name}", t.registry.models.get, m.name, **kwargs)
     if model is None:
-        raise OrchestrateError(f"model {m.name} ({m.version}) not found in registry {m.registry}; "
-                               "check model.name and model.version (names are case-sensitive)")
+        raise OrchestrateError(
+            f"model {m.name} ({m.version}) not found in registry {m.registry}; "
+            "check model.name and model.version (names are case-sensitive)"
+        )
     return model
 
 
@@ -409,16 +451,24 @@ def _run_data(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
         name, version = f"{t.spec.name}-{role}", content[:12]
         existing = t._find("read a data asset", t.ml.data.get, name, version=version)
         if existing is None:
-            asset = Data(name=name, version=version, type="uri_file", path=info["path"],
-                         description=f"{role} split of {t.spec.dataset.source} for run {t.spec.name}",
-                         tags={**entities.tags(t.spec, "data", planned.fingerprint), "orchestrate.sha256": content})
+            asset = Data(
+                name=name,
+                version=version,
+                type="uri_file",
+                path=info["path"],
+                description=f"{role} split of {t.spec.dataset.source} for run {t.spec.name}",
+                tags={**entities.tags(t.spec, "data", planned.fingerprint), "orchestrate.sha256": content},
+            )
             with contextlib.redirect_stderr(io.StringIO()):  # the SDK prints a colour reset after uploads
                 t._azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
             events.emit("progress", "data", message=f"uploaded {role}.jsonl as {name}:{version}")
         versions[role] = version
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))
-    return {"splits": splits, "versions": versions, "detail": f"{rows}; " + ", ".join(
-        f"{t.spec.name}-{r}:{v}" for r, v in versions.items())}
+    return {
+        "splits": splits,
+        "versions": versions,
+        "detail": f"{rows}; " + ", ".join(f"{t.spec.name}-{r}:{v}" for r, v in versions.items()),
+    }
 
 
 def _file_hash(path: Path) -> str:
@@ -439,10 +489,13 @@ def _base_model(t: AzureMLTarget):
 def _run_model(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
     model = _base_model(t)
     tags = dict(model.tags or {})
-    return {"id": model.id, "version": str(model.version),
-            "finetune_allow": _allow_list(tags.get("finetune_compute_allow_list")),
-            "inference_allow": _allow_list(tags.get("inference_compute_allow_list")),
-            "detail": f"{t.spec.model.name} version {model.version}"}
+    return {
+        "id": model.id,
+        "version": str(model.version),
+        "finetune_allow": _allow_list(tags.get("finetune_compute_allow_list")),
+        "inference_allow": _allow_list(tags.get("inference_compute_allow_list")),
+        "detail": f"{t.spec.model.name} version {model.version}",
+    }
 
 
 def _allow_list(tag: str | None) -> list[str] | None:
@@ -477,8 +530,10 @@ def _run_compute(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dic
     if endpoint is False:
         endpoint = t._find("read the endpoint", t.ml.online_endpoints.get, d.endpoint)
     if endpoint is not None and not _ours(endpoint, t.spec):
-        raise OrchestrateError(f"endpoint {d.endpoint} exists and was not created by run {t.spec.name} "
-                               "(its tags say otherwise); choose another deployment.endpoint")
+        raise OrchestrateError(
+            f"endpoint {d.endpoint} exists and was not created by run {t.spec.name} "
+            "(its tags say otherwise); choose another deployment.endpoint"
+        )
     gpus = None
     if t.spec.finetune.gpus_per_node == "auto":
         sizes = t._azure("list VM sizes", lambda: list(t.ml.compute.list_sizes()))
@@ -491,22 +546,30 @@ def _run_compute(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dic
     if cluster is False:
         cluster = t._find("read the compute cluster", t.ml.compute.get, c.name)
     if cluster is not None and _state(cluster.provisioning_state) == "Failed":
-        raise OrchestrateError(f"compute cluster {c.name} is in provisioning state Failed; delete it or choose another "
-                               "compute.name")
+        raise OrchestrateError(
+            f"compute cluster {c.name} is in provisioning state Failed; delete it or choose another compute.name"
+        )
     if cluster is not None and (cluster.size or "").lower() != c.sku.lower():
-        raise OrchestrateError(f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
-                               "cannot change: choose another compute.name or delete the cluster")
+        raise OrchestrateError(
+            f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
+            "cannot change: choose another compute.name or delete the cluster"
+        )
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if cluster is not None and not _ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
         return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
     if cluster is None or (cluster.min_instances, cluster.max_instances) != (c.min_instances, c.max_instances):
         tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
-        spec_cluster = AmlCompute(name=c.name, size=c.sku, min_instances=c.min_instances, max_instances=c.max_instances,
-                                  tier=tier, tags=entities.tags(t.spec, "compute", planned.fingerprint))
+        spec_cluster = AmlCompute(
+            name=c.name,
+            size=c.sku,
+            min_instances=c.min_instances,
+            max_instances=c.max_instances,
+            tier=tier,
+            tags=entities.tags(t.spec, "compute", planned.fingerprint),
+        )
         verb = "create" if cluster is None else "scale"
-        t._azure(f"{verb} compute cluster {c.name}",
-                 lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
+        t._azure(f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
     return {"gpus": gpus, "detail": f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances{gpu_text}"}
 
 
@@ -522,8 +585,14 @@ def _run_finetune(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
         gpus = pipeline.gpus_per_node(t.spec, t.current("compute", "gpus"))
         name = t._seen.get("job_name") or entities.job_name(t.spec, planned.fingerprint)
         data_paths = {role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()}
-        job = entities.pipeline_job(t.spec, t.prints, model_id=t.current("model", "id") or _base_model(t).id, gpus=gpus,
-                                    name=name, data_paths=data_paths)
+        job = entities.pipeline_job(
+            t.spec,
+            t.prints,
+            model_id=t.current("model", "id") or _base_model(t).id,
+            gpus=gpus,
+            name=name,
+            data_paths=data_paths,
+        )
         t._seen["submitted"] = name
         t._azure(f"submit job {name}", t.ml.jobs.create_or_update, job, experiment_name=t.spec.name)
         events.emit("progress", "finetune", message=f"submitted job {name}")
@@ -545,8 +614,10 @@ def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
         if status in TERMINAL:
             if TERMINAL[status]:
                 return job
-            raise OrchestrateError(f"fine-tune job {name} {status}{_failed_step(t, name)}; logs: "
-                                   f"{_studio_url(job) or 'see the job in Azure ML studio'}")
+            raise OrchestrateError(
+                f"fine-tune job {name} {status}{_failed_step(t, name)}; logs: "
+                f"{_studio_url(job) or 'see the job in Azure ML studio'}"
+            )
         time.sleep(float(os.environ.get("ORCHESTRATE_POLL_SECONDS", POLL_SECONDS)))
 
 
@@ -571,10 +642,17 @@ def _run_register(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
     version = short(planned.fingerprint)
     existing = t._find("read the registered model", t.ml.models.get, t.spec.register_name, version=version)
     if existing is None:
-        t._azure(f"register {t.spec.register_name}:{version}", t.ml.models.create_or_update,
-                 entities.model(t.spec, t.prints, job=job))
-    return {"name": t.spec.register_name, "version": version, "job": job,
-            "detail": f"{t.spec.register_name} version {version} from job {job}"}
+        t._azure(
+            f"register {t.spec.register_name}:{version}",
+            t.ml.models.create_or_update,
+            entities.model(t.spec, t.prints, job=job),
+        )
+    return {
+        "name": t.spec.register_name,
+        "version": version,
+        "job": job,
+        "detail": f"{t.spec.register_name} version {version} from job {job}",
+    }
 
 
 def _run_endpoint(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
@@ -583,8 +661,9 @@ def _run_endpoint(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
         raise OrchestrateError(f"endpoint {t.spec.deployment.endpoint} exists and was not created by run {t.spec.name}")
     traffic = dict(current.traffic or {}) if current is not None else None  # an update keeps the routes
     endpoint = entities.endpoint(t.spec, t.prints, traffic=traffic)
-    result = t._azure(f"create endpoint {endpoint.name}",
-                      lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result())
+    result = t._azure(
+        f"create endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result()
+    )
     return {"scoring_uri": result.scoring_uri, "detail": f"{endpoint.name} (key auth) {result.scoring_uri}"}
 
 
@@ -593,14 +672,17 @@ def _run_deployment(t: AzureMLTarget, planned: PlannedStage, events: Events) -> 
     reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
     deployment = entities.deployment(t.spec, t.prints, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
-        t._azure(f"deploy {d.endpoint}/{d.name}",
-                 lambda: t.ml.online_deployments.begin_create_or_update(deployment).result())
+        t._azure(
+            f"deploy {d.endpoint}/{d.name}", lambda: t.ml.online_deployments.begin_create_or_update(deployment).result()
+        )
     except AzureError as exc:
         logs = _deployment_logs(t)
         rolled = t.rollback_traffic()
         raise OrchestrateError(f"deployment {d.endpoint}/{d.name} failed: {exc}; {rolled}{logs}") from None
-    return {"model": f"{reg['name']}:{reg['version']}",
-            "detail": f"{d.endpoint}/{d.name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}"}
+    return {
+        "model": f"{reg['name']}:{reg['version']}",
+        "detail": f"{d.endpoint}/{d.name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}",
+    }
 
 
 def _deployment_logs(t: AzureMLTarget) -> str:
@@ -626,15 +708,18 @@ def _run_traffic(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dic
 
 def _run_smoke(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dict:
     splits = t.current("data", "splits") or {}
-    if isinstance(t.spec.smoke_test.sample_from, str) and not Path(splits.get(t.spec.smoke_test.sample_from, {})
-                                                                   .get("path", "/nonexistent")).exists():
+    if (
+        isinstance(t.spec.smoke_test.sample_from, str)
+        and not Path(splits.get(t.spec.smoke_test.sample_from, {}).get("path", "/nonexistent")).exists()
+    ):
         splits = dataprep.prepare(t.spec, t.dir / "data" / short(t.prints["data"]))  # same seed, same rows
     messages = smoke.sample_messages(t.spec, splits)
     result = t.invoke(messages, t.spec.smoke_test.parameters)
     if result["status"] != 200 or not result.get("answer"):
         rolled = t.rollback_traffic()
-        raise SmokeTestFailed(f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')[:200]}; "
-                              f"{rolled}")
+        raise SmokeTestFailed(
+            f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')[:200]}; {rolled}"
+        )
     return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
 
 
@@ -646,9 +731,16 @@ def _run_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events) -> di
 
 
 STAGE_RUNNERS: dict[str, Callable[[AzureMLTarget, PlannedStage, Events], dict]] = {
-    "data": _run_data, "model": _run_model, "compute": _run_compute, "finetune": _run_finetune,
-    "register": _run_register, "endpoint": _run_endpoint, "deployment": _run_deployment, "traffic": _run_traffic,
-    "smoke_test": _run_smoke, "teardown": _run_teardown,
+    "data": _run_data,
+    "model": _run_model,
+    "compute": _run_compute,
+    "finetune": _run_finetune,
+    "register": _run_register,
+    "endpoint": _run_endpoint,
+    "deployment": _run_deployment,
+    "traffic": _run_traffic,
+    "smoke_test": _run_smoke,
+    "teardown": _run_teardown,
 }
 
 
@@ -674,7 +766,9 @@ def _archive_model(t: AzureMLTarget, entry: dict) -> None:
     version = entry.get("version") or short(t.prints["register"])
     model = t._find("read the registered model", t.ml.models.get, t.spec.register_name, version=version)
     if model is not None and _ours(model, t.spec):
-        t._azure(f"archive {t.spec.register_name}:{version}", t.ml.models.archive, t.spec.register_name, version=version)
+        t._azure(
+            f"archive {t.spec.register_name}:{version}", t.ml.models.archive, t.spec.register_name, version=version
+        )
 
 
 def _archive_data(t: AzureMLTarget, entry: dict) -> None:
@@ -691,5 +785,10 @@ def _delete_compute(t: AzureMLTarget, entry: dict) -> None:
         t._azure(f"delete compute {cluster.name}", lambda: t.ml.compute.begin_delete(cluster.name).result())
 
 
-DESTROYERS = {"endpoint": _delete_endpoint, "deployment": _delete_deployment, "register": _archive_model,
-              "data": _archive_data, "compute": _delete_compute}
+DESTROYERS = {
+    "endpoint": _delete_endpoint,
+    "deployment": _delete_deployment,
+    "register": _archive_model,
+    "data": _archive_data,
+    "compute": _delete_compute,
+}

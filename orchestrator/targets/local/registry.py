@@ -50,7 +50,10 @@ def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: s
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=(root / "mlartifacts").resolve().as_uri())
     mlflow.set_experiment(experiment)
-    components = {"model": AutoModelForCausalLM.from_pretrained(model_dir), "tokenizer": AutoTokenizer.from_pretrained(model_dir)}
+    components = {
+        "model": AutoModelForCausalLM.from_pretrained(model_dir),
+        "tokenizer": AutoTokenizer.from_pretrained(model_dir),
+    }
     with mlflow.start_run(run_name=f"{run}-register"):
         # Explicit requirements: MLflow's inference imports every candidate package (torchvision
         # among them, which must not be installed beside the pinned CPU torch).
@@ -58,8 +61,12 @@ def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: s
         import transformers
 
         info = mlflow.transformers.log_model(
-            transformers_model=components, name="model", task="llm/v1/chat", registered_model_name=name,
-            pip_requirements=[f"transformers=={transformers.__version__}", f"torch=={torch.__version__.split('+')[0]}"])
+            transformers_model=components,
+            name="model",
+            task="llm/v1/chat",
+            registered_model_name=name,
+            pip_requirements=[f"transformers=={transformers.__version__}", f"torch=={torch.__version__.split('+')[0]}"],
+        )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     client.set_model_version_tag(name, version, FINGERPRINT_TAG, fingerprint)

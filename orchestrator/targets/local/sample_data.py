@@ -12,11 +12,30 @@ import json
 import random
 from pathlib import Path
 
-_CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Canada", "Ottawa"),
-             ("Egypt", "Cairo"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens"),
-             ("Germany", "Berlin"), ("Chile", "Santiago"), ("Poland", "Warsaw"), ("Portugal", "Lisbon"),
-             ("Austria", "Vienna"), ("Ireland", "Dublin"), ("Sweden", "Stockholm"), ("Finland", "Helsinki"),
-             ("Mexico", "Mexico City"), ("India", "New Delhi"), ("Brazil", "Brasilia"), ("Australia", "Canberra")]
+_CAPITALS = [
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("Canada", "Ottawa"),
+    ("Egypt", "Cairo"),
+    ("Kenya", "Nairobi"),
+    ("Peru", "Lima"),
+    ("Norway", "Oslo"),
+    ("Greece", "Athens"),
+    ("Germany", "Berlin"),
+    ("Chile", "Santiago"),
+    ("Poland", "Warsaw"),
+    ("Portugal", "Lisbon"),
+    ("Austria", "Vienna"),
+    ("Ireland", "Dublin"),
+    ("Sweden", "Stockholm"),
+    ("Finland", "Helsinki"),
+    ("Mexico", "Mexico City"),
+    ("India", "New Delhi"),
+    ("Brazil", "Brasilia"),
+    ("Australia", "Canberra"),
+]
 _COLORS = ["red", "blue", "green", "yellow", "purple", "orange"]
 
 
@@ -39,8 +58,10 @@ def _conversation(rng: random.Random) -> list[dict]:
         q, ans = f"Spell the word {color} backwards.", f"{color} backwards is {color[::-1]}."
     messages = [{"role": "user", "content": q}, {"role": "assistant", "content": ans}]
     if rng.random() < 0.3:
-        messages += [{"role": "user", "content": "Thanks! Answer in one word: was that easy?"},
-                     {"role": "assistant", "content": "Yes."}]
+        messages += [
+            {"role": "user", "content": "Thanks! Answer in one word: was that easy?"},
+            {"role": "assistant", "content": "Yes."},
+        ]
     return messages
 
 
@@ -51,8 +72,13 @@ def records(count: int, seed: int) -> list[dict]:
     for _ in range(count):
         messages = _conversation(rng)
         prompt = messages[0]["content"]
-        out.append({"prompt": prompt, "prompt_id": hashlib.sha256(f"{seed}:{len(out)}:{prompt}".encode()).hexdigest(),
-                    "messages": messages})
+        out.append(
+            {
+                "prompt": prompt,
+                "prompt_id": hashlib.sha256(f"{seed}:{len(out)}:{prompt}".encode()).hexdigest(),
+                "messages": messages,
+            }
+        )
     return out
 
 

@@ -36,7 +36,7 @@ def parse_payload(raw: bytes) -> tuple[list[dict], dict]:
         raise BadRequest("body is not JSON") from None
     data = body.get("input_data") if isinstance(body, dict) else None
     if not isinstance(data, dict):
-        raise BadRequest("expected {\"input_data\": {\"input_string\": [messages], \"parameters\": {...}}}")
+        raise BadRequest('expected {"input_data": {"input_string": [messages], "parameters": {...}}}')
     messages = data.get("input_string")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("input_data.input_string must be a non-empty list of {role, content}")
@@ -68,17 +68,22 @@ class Scorer:
         self.timeout_s = timeout_ms / 1000
 
     def answer(self, messages: list[dict], params: dict) -> str:
-        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                    return_dict=True)
+        prompt = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         temperature = float(params.get("temperature", 1.0))
         sample = bool(params.get("do_sample", False)) and temperature > 0
-        kwargs = {"max_new_tokens": int(params.get("max_new_tokens", 200)), "do_sample": sample,
-                  "max_time": self.timeout_s, "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+        kwargs = {
+            "max_new_tokens": int(params.get("max_new_tokens", 200)),
+            "do_sample": sample,
+            "max_time": self.timeout_s,
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
         if sample:
             kwargs.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)))
         with self.torch.no_grad():
             out = self.model.generate(**prompt, **kwargs)
-        return self.tokenizer.decode(out[0][prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        return self.tokenizer.decode(out[0][prompt["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def make_handler(key: str, scorer_ref: dict, slots: threading.Semaphore, max_body: int):
@@ -152,10 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     key = Path(config["key_file"]).read_text().strip()
     scorer_ref: dict = {}
     slots = threading.Semaphore(config.get("max_concurrent", 1))
-    server = ThreadingHTTPServer(("127.0.0.1", config["port"]), make_handler(key, scorer_ref, slots,
-                                                                             config.get("max_body", MAX_BODY)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", config["port"]), make_handler(key, scorer_ref, slots, config.get("max_body", MAX_BODY))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    scorer_ref["scorer"] = Scorer(config["model_dir"], config.get("tokenizer_dir", config["model_dir"]), config["timeout_ms"])
+    scorer_ref["scorer"] = Scorer(
+        config["model_dir"], config.get("tokenizer_dir", config["model_dir"]), config["timeout_ms"]
+    )
     threading.Event().wait()
 
 

@@ -102,8 +102,9 @@ class LocalTarget:
         return (self.dir / "endpoint.key").read_text().strip()
 
     def invoke(self, messages: list[dict], parameters: dict) -> dict:
-        return smoke.invoke(self.scoring_uri(), self.key(), messages, parameters,
-                            timeout_s=self.spec.deployment.timeout_ms / 1000 + 5)
+        return smoke.invoke(
+            self.scoring_uri(), self.key(), messages, parameters, timeout_s=self.spec.deployment.timeout_ms / 1000 + 5
+        )
 
     def scoring_uri(self) -> str:
         port = self.state.stages().get("deployment", {}).get("port")
@@ -129,7 +130,9 @@ def _run_model(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
 
 def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     cores = os.cpu_count() or 1
-    return {"detail": f"{cores} CPU cores; training runs in fp32 (precision {t.spec.finetune.precision} applies on GPUs)"}
+    return {
+        "detail": f"{cores} CPU cores; training runs in fp32 (precision {t.spec.finetune.precision} applies on GPUs)"
+    }
 
 
 def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
@@ -138,10 +141,17 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
     stages = t.state.stages()
     out = t.dir / "finetune" / planned.fingerprint[:12]
     out.mkdir(parents=True, exist_ok=True)
-    result = finetune(t.spec, Path(stages["model"]["path"]), Path(stages["data"]["splits"]["train"]["path"]), out,
-                      progress=lambda p: events.emit("progress", "finetune", **p))
-    result["detail"] = (f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, "
-                        f"{result['tokens_per_s']:.0f} tokens/s, curve {result['loss_curve']}")
+    result = finetune(
+        t.spec,
+        Path(stages["model"]["path"]),
+        Path(stages["data"]["splits"]["train"]["path"]),
+        out,
+        progress=lambda p: events.emit("progress", "finetune", **p),
+    )
+    result["detail"] = (
+        f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, "
+        f"{result['tokens_per_s']:.0f} tokens/s, curve {result['loss_curve']}"
+    )
     return result
 
 
@@ -149,8 +159,9 @@ def _run_register(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
     from orchestrator.targets.local import registry
 
     model_dir = Path(t.state.stages()["finetune"]["model_dir"])
-    version = registry.register(t.root, name=t.spec.register_name, fingerprint=planned.fingerprint,
-                                model_dir=model_dir, run=t.spec.name)
+    version = registry.register(
+        t.root, name=t.spec.register_name, fingerprint=planned.fingerprint, model_dir=model_dir, run=t.spec.name
+    )
     return {"name": t.spec.register_name, "version": version, "detail": f"{t.spec.register_name} version {version}"}
 
 
@@ -171,18 +182,34 @@ def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events) -> di
     model_dir, tokenizer_dir = registry.model_path(t.root, reg["name"], reg["version"])
     d = t.spec.deployment
     port = _free_port()
-    config = {"model_dir": str(model_dir), "tokenizer_dir": str(tokenizer_dir), "port": port, "key_file": str(t.dir / "endpoint.key"),
-              "timeout_ms": d.timeout_ms, "max_concurrent": d.max_concurrent_requests_per_instance}
+    config = {
+        "model_dir": str(model_dir),
+        "tokenizer_dir": str(tokenizer_dir),
+        "port": port,
+        "key_file": str(t.dir / "endpoint.key"),
+        "timeout_ms": d.timeout_ms,
+        "max_concurrent": d.max_concurrent_requests_per_instance,
+    }
     config_file = t.dir / "server.json"
     atomic_write(config_file, json.dumps(config, indent=2) + "\n")
     log = open(t.dir / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config_file)],
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config_file)],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     # Record the process before waiting: a kill during the wait must not leave it unknown.
     t.state.record("deployment", {"pid": proc.pid, "port": port, "fingerprint": "", "inputs": None})
     _wait_live(f"http://127.0.0.1:{port}/", d.liveness, proc, t.dir / "server.log")
-    return {"pid": proc.pid, "port": port, "scoring_uri": f"http://127.0.0.1:{port}/score",
-            "model": f"{reg['name']}/{reg['version']}", "detail": f"serving {reg['name']} v{reg['version']} on 127.0.0.1:{port}"}
+    return {
+        "pid": proc.pid,
+        "port": port,
+        "scoring_uri": f"http://127.0.0.1:{port}/score",
+        "model": f"{reg['name']}/{reg['version']}",
+        "detail": f"serving {reg['name']} v{reg['version']} on 127.0.0.1:{port}",
+    }
 
 
 def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
@@ -195,8 +222,10 @@ def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     result = t.invoke(messages, t.spec.smoke_test.parameters)
     if result["status"] != 200 or not result.get("answer"):
         t.rollback_traffic()
-        raise SmokeTestFailed(f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')}; "
-                              "traffic rolled back to 0%")
+        raise SmokeTestFailed(
+            f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')}; "
+            "traffic rolled back to 0%"
+        )
     return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
 
 
@@ -207,9 +236,16 @@ def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
 
 
 STAGE_RUNNERS: dict[str, Callable[[LocalTarget, PlannedStage, Events], dict]] = {
-    "data": _run_data, "model": _run_model, "compute": _run_compute, "finetune": _run_finetune,
-    "register": _run_register, "endpoint": _run_endpoint, "deployment": _run_deployment, "traffic": _run_traffic,
-    "smoke_test": _run_smoke, "teardown": _run_teardown,
+    "data": _run_data,
+    "model": _run_model,
+    "compute": _run_compute,
+    "finetune": _run_finetune,
+    "register": _run_register,
+    "endpoint": _run_endpoint,
+    "deployment": _run_deployment,
+    "traffic": _run_traffic,
+    "smoke_test": _run_smoke,
+    "teardown": _run_teardown,
 }
 
 
@@ -238,8 +274,13 @@ def _destroy_files(subdir: str) -> Callable[[LocalTarget, dict], None]:
     return destroy
 
 
-DESTROYERS = {"deployment": _destroy_deployment, "endpoint": _destroy_endpoint, "register": _destroy_register,
-              "finetune": _destroy_files("finetune"), "data": _destroy_files("data")}
+DESTROYERS = {
+    "deployment": _destroy_deployment,
+    "endpoint": _destroy_endpoint,
+    "register": _destroy_register,
+    "finetune": _destroy_files("finetune"),
+    "data": _destroy_files("data"),
+}
 
 
 def _free_port() -> int:

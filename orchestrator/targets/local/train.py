@@ -49,8 +49,8 @@ def batches(examples: list[tuple[list[int], list[int]]], batch_size: int, seed: 
     window = batch_size * 8
     grouped = []
     for i in range(0, len(order), window):
-        chunk = sorted(order[i:i + window], key=lambda j: len(examples[j][0]))
-        grouped.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
+        chunk = sorted(order[i : i + window], key=lambda j: len(examples[j][0]))
+        grouped.extend(chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size))
     random.Random(seed * 1000 + epoch + 1).shuffle(grouped)
     return grouped
 
@@ -69,8 +69,9 @@ def collate(examples, indices, pad_id: int):
     return torch.tensor(ids), torch.tensor(labels), torch.tensor(mask)
 
 
-def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
-             progress: Callable[[dict], None] = lambda _: None) -> dict:
+def finetune(
+    spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path, progress: Callable[[dict], None] = lambda _: None
+) -> dict:
     """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png."""
     import torch
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict, get_peft_model_state_dict
@@ -82,8 +83,16 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)  # CPU trains in fp32
     if ft.lora.enabled:
-        model = get_peft_model(model, LoraConfig(r=ft.lora.r, lora_alpha=ft.lora.alpha, lora_dropout=ft.lora.dropout,
-                                                 target_modules=_lora_targets(model), task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=ft.lora.r,
+                lora_alpha=ft.lora.alpha,
+                lora_dropout=ft.lora.dropout,
+                target_modules=_lora_targets(model),
+                task_type="CAUSAL_LM",
+            ),
+        )
     records = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     examples = [assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
     examples = [e for e in examples if any(t != IGNORE for t in e[1])]
@@ -91,8 +100,9 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
     total_steps = steps_per_epoch * ft.epochs
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=ft.learning_rate, weight_decay=ft.weight_decay)
-    scheduler = get_scheduler(ft.lr_scheduler, optimizer, num_warmup_steps=ft.warmup_steps,
-                              num_training_steps=max(total_steps, 1))
+    scheduler = get_scheduler(
+        ft.lr_scheduler, optimizer, num_warmup_steps=ft.warmup_steps, num_training_steps=max(total_steps, 1)
+    )
     ckpt = out_dir / "checkpoint.pt"
     history: list[dict] = []
     step = 0
@@ -114,7 +124,7 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
             global_step = epoch * steps_per_epoch + s
             if global_step < step:
                 continue  # done before the checkpoint we resumed from
-            micro = groups[s * ft.gradient_accumulation_steps:(s + 1) * ft.gradient_accumulation_steps]
+            micro = groups[s * ft.gradient_accumulation_steps : (s + 1) * ft.gradient_accumulation_steps]
             loss_sum, count = 0.0, 0
             for indices in micro:
                 ids, labels, mask = collate(examples, indices, pad_id)
@@ -134,8 +144,16 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
             progress({"phase": "step", "total": total_steps, **entry})
             if step % CHECKPOINT_EVERY == 0 and step < total_steps:
                 weights = get_peft_model_state_dict(model) if ft.lora.enabled else model.state_dict()
-                torch.save({"weights": weights, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "step": step, "history": history}, ckpt.with_suffix(".tmp"))
+                torch.save(
+                    {
+                        "weights": weights,
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "step": step,
+                        "history": history,
+                    },
+                    ckpt.with_suffix(".tmp"),
+                )
                 ckpt.with_suffix(".tmp").replace(ckpt)
     merged = model.merge_and_unload() if ft.lora.enabled else model
     merged.save_pretrained(out_dir / "merged")
@@ -143,10 +161,16 @@ def finetune(spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path,
     (out_dir / "loss.json").write_text(json.dumps(history), encoding="utf-8")
     _plot(history, out_dir / "loss.png", spec.name)
     ckpt.unlink(missing_ok=True)
-    first, last = _mean_loss(history[: max(1, len(history) // 5)]), _mean_loss(history[-max(1, len(history) // 5):])
-    return {"steps": step, "examples": len(examples), "loss_first": first, "loss_last": last,
-            "tokens_per_s": history[-1]["tokens_per_s"] if history else 0.0, "model_dir": str(out_dir / "merged"),
-            "loss_curve": str(out_dir / "loss.png")}
+    first, last = _mean_loss(history[: max(1, len(history) // 5)]), _mean_loss(history[-max(1, len(history) // 5) :])
+    return {
+        "steps": step,
+        "examples": len(examples),
+        "loss_first": first,
+        "loss_last": last,
+        "tokens_per_s": history[-1]["tokens_per_s"] if history else 0.0,
+        "model_dir": str(out_dir / "merged"),
+        "loss_curve": str(out_dir / "loss.png"),
+    }
 
 
 def _lora_targets(model) -> list[str] | str:
