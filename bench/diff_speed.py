@@ -67,7 +67,8 @@ def main() -> None:
                 "| what | time | against |",
                 "|---|---|---|",
                 f"| python -c 'pass' (interpreter start) | {statistics.median(bare):.3f} s | |",
-                f"| orchestrate diff HEAD~1..HEAD specs/phi3.yaml (2 git reads, 2 validations, per-field fingerprints) | "
+                "| orchestrate diff HEAD~1..HEAD specs/phi3.yaml "
+                "(2 git reads, 2 validations, per-field fingerprints) | "
                 f"{statistics.median(diff_times):.3f} s | goal < 0.5 s |",
             ]
         )

@@ -196,11 +196,10 @@ def plan(
     orchestrate plan specs/phi3-ultrachat.yaml
     orchestrate plan specs/phi3-ultrachat.yaml --offline -o json --out plan.json
     """
+    from orchestrator.estimate import estimate, estimate_text, load_prices
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import color_enabled, plan_json, plan_text
-
-    from orchestrator.estimate import estimate, estimate_text, load_prices
 
     the_spec = load_runspec(spec)
     the_plan = make_plan(the_spec, _observe_unless_offline(the_spec, credential, offline))
@@ -492,8 +491,8 @@ def _diff_inputs(args: tuple[str, ...]) -> list[tuple]:
     if len(args) == 2 and ".." not in first and Path(first).is_file() and Path(args[1]).is_file():
         return [(Path(first).read_bytes(), first, Path(args[1]).read_bytes(), args[1])]
     cwd = Path.cwd()
-    old_rev, _, new_rev = first.partition("..")
-    new_rev = new_rev or None
+    old_rev, _, after = first.partition("..")
+    new_rev = after or None
     if not old_rev and new_rev is None:
         raise OrchestrateError("name two spec files, or a git revision such as HEAD~1 or main..HEAD")
     for rev in filter(None, (old_rev, new_rev)):

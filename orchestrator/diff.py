@@ -29,7 +29,7 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -71,10 +71,10 @@ class SpecDiff:
         return data
 
 
-def _load(raw: bytes, name: str) -> tuple[dict | None, list[Diagnostic]]:
+def _load(raw: bytes, name: str | None) -> tuple[dict | None, list[Diagnostic]]:
     """Schema-checked data with defaults filled; ${env:...} is compared as written, not resolved."""
     try:
-        loaded = load_text_bytes(raw, name, interpolate=False)
+        loaded = load_text_bytes(raw, name or "(unnamed)", interpolate=False)
     except SpecError as exc:
         return None, list(exc.diagnostics)
     # Only schema errors block a diff: cross-field checks such as "the data folder exists" speak
@@ -125,7 +125,9 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         raise ValueError("nothing to compare")
     if old is None or new is None:
         status = "added" if old is None else "removed"
-        data, diags = _load(new if new is not None else old, new_name if new is not None else old_name)
+        raw, name = (new, new_name) if new is not None else (old, old_name)
+        assert raw is not None
+        data, diags = _load(raw, name)
         prints = _prints(data) if data is not None else None
         return SpecDiff(
             old_name, new_name, "invalid" if diags else status, reruns=tuple(prints or ()), diagnostics=tuple(diags)

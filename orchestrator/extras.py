@@ -48,7 +48,7 @@ def missing(exc: ImportError, what: str = "this", target: str | None = None) -> 
     if hint is None:
         return None
     return MissingDependency(
-        f"{what} needs the Python package {exc.name.split('.')[0]}, which is not installed: {hint}"
+        f"{what} needs the Python package {(exc.name or '').split('.')[0]}, which is not installed: {hint}"
     )
 
 

@@ -56,7 +56,7 @@ def changed_specs(
     if new_rev is None:
         untracked = _git("ls-files", "--others", "--exclude-standard", "--full-name", "--", *paths, cwd=cwd).decode()
         pairs.extend((None, name) for name in untracked.splitlines())
-    return [(a, b) for a, b in pairs if (b or a).endswith(SPEC_SUFFIXES)]
+    return [(a, b) for a, b in pairs if (b or a or "").endswith(SPEC_SUFFIXES)]
 
 
 def read(rev: str | None, path: str, root: Path) -> bytes:

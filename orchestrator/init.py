@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.resources import SCHEMA_PATH, TEMPLATES_DIR

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from orchestrator import __version__
 from orchestrator.spec.model import RunSpec
@@ -122,7 +123,8 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
         inputs = stage.inputs(spec)
         if torn_down and stage.name in BY_NAME["teardown"].removes:
             # The spec asks for the endpoint to go once its smoke test passed, and it went: that is done.
-            action, reason, changed = SKIP, "torn down after its smoke test passed (teardown is up to date)", ()
+            action, reason = SKIP, "torn down after its smoke test passed (teardown is up to date)"
+            changed: tuple[str, ...] = ()
         else:
             action, reason, changed = _decide(stage, inputs, prints[stage.name], seen, planned, observed is not None)
         planned[stage.name] = PlannedStage(

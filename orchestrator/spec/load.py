@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -74,7 +75,10 @@ class LoadedSpec:
             path = path[:-1]
 
 
-class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C composer where libyaml is there
+
+
+class _Loader(_BaseLoader):
     """Composes the node tree only; plain scalars keep a marker tag so we type them ourselves."""
 
     def resolve(self, kind, value, implicit):  # noqa: D401 - PyYAML hook
@@ -225,6 +229,7 @@ class _Builder:
             return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self.build_scalar(node, path)
 
     def build_mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict:

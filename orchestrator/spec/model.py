@@ -12,7 +12,7 @@ from typing import Any
 from orchestrator.spec.names import derived_endpoint_name, derived_register_name
 
 
-def _take(data: dict, *, where: str) -> "_Taker":
+def _take(data: dict, *, where: str) -> _Taker:
     return _Taker(dict(data), where)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.resources import SCHEMA_PATH
@@ -306,7 +307,7 @@ def _const(error, path, loaded):
 def _type(error, path, loaded):
     expected = error.validator_value
     expected = expected if isinstance(expected, list) else [expected]
-    want = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+    want = " or ".join(_TYPE_WORDS.get(t) or t for t in expected)
     value = error.instance
     got = _TYPE_WORDS.get(_json_type(value), "?")
     hint = _first_sentence(schema_at(path).get("description", ""))

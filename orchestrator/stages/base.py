@@ -20,6 +20,9 @@ class Stage:
     # What a changed fingerprint means for the existing resource: update it in place, or replace
     # it with a new one (a new job, a new model version, a new data version, a new smoke run).
     on_change: ClassVar[str] = "update"
+    # Stages whose resources this one deletes when it runs (teardown): while it is up to date,
+    # they are done, not missing.
+    removes: ClassVar[tuple[str, ...]] = ()
 
     def applies(self, spec: RunSpec) -> bool:
         """Whether this run has the stage at all (teardown only when the spec asks for it)."""

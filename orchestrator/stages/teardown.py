@@ -11,7 +11,6 @@ class TeardownStage(Stage):
     summary = "delete the endpoint and its deployment (they bill by the hour)"
     depends_on = ("smoke_test",)
     on_change = "replace"
-    # What it removes: while teardown is up to date, these are done, not missing.
     removes = ("endpoint", "deployment", "traffic", "smoke_test")
 
     def applies(self, spec: RunSpec) -> bool:

@@ -46,7 +46,7 @@ class JsonlRows(Sequence):
     def __len__(self) -> int:
         return len(self._offsets)
 
-    def __getitem__(self, index):  # type: ignore[override] - rows by int index only
+    def __getitem__(self, index):  # rows by int index only (no slices)
         with self.path.open("rb") as fh:
             fh.seek(self._offsets[index])
             try:

@@ -20,10 +20,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
-from typing import Callable
 from xml.sax.saxutils import escape
 
 from tests.azure.proxy import ProxyServer, Request, Response
@@ -119,7 +119,7 @@ class AzureEmulator:
         self._seed_registry()
 
     # --- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> "AzureEmulator":
+    def start(self) -> AzureEmulator:
         self.server.start()
         return self
 

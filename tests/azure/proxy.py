@@ -12,10 +12,10 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import _SocketWriter  # type: ignore[attr-defined]
-from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.azure.tls import is_azure_host

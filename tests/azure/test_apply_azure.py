@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-
 from tests.azure.emulator import AzureEmulator
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import yaml
 from jsonschema import Draft202012Validator
 
-from tests.conftest import SPECS
-
 from orchestrator.spec.validate import _validator, schema
+from tests.conftest import SPECS
 
 
 def test_the_schema_is_valid_draft_2020_12():

@@ -7,8 +7,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.spec.validate import check_file, check_loaded, fill_defaults, schema
 from orchestrator.spec.load import load_text
+from orchestrator.spec.validate import check_file, check_loaded, fill_defaults, schema
 from tests.conftest import SPECS
 from tests.spec.mutations import ALL_PATHS, VALID, VALUES
 

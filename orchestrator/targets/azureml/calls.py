@@ -15,7 +15,8 @@ import random
 import sys
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from orchestrator.errors import OrchestrateError
 

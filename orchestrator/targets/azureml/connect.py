@@ -12,7 +12,7 @@ import threading
 import time
 
 from orchestrator.errors import OrchestrateError
-from orchestrator.spec.model import RunSpec
+from orchestrator.spec.model import RunSpec, Workspace
 
 CREDENTIALS = ("default", "cli", "environment", "managed_identity", "workload_identity", "interactive")
 HINTS = {
@@ -72,6 +72,13 @@ class SharedTokens:
         getattr(self.inner, "close", lambda: None)()
 
 
+def workspace_of(spec: RunSpec) -> Workspace:
+    """The spec's workspace; the schema requires it for target azureml."""
+    if spec.workspace is None:
+        raise OrchestrateError("target azureml needs a workspace section (subscription_id, resource_group, name)")
+    return spec.workspace
+
+
 def credential(kind: str, cloud: str):
     """The azure-identity credential for `workspace.credential` (or --credential), tokens shared."""
     quiet_sdk_logs()
@@ -125,9 +132,7 @@ def workspace_client(spec: RunSpec, cred):
     # The SDK logs "Check: endpoint ... exists" at INFO on its own stderr handler; our events say it.
     logging.getLogger("azure.ai.ml.operations._online_deployment_operations").setLevel(logging.WARNING)
 
-    ws = spec.workspace
-    if ws is None:
-        raise OrchestrateError("target azureml needs a workspace section (subscription_id, resource_group, name)")
+    ws = workspace_of(spec)
     if ws.config_file:
         from pathlib import Path
 
@@ -152,5 +157,5 @@ def registry_client(spec: RunSpec, cred):
     from azure.ai.ml import MLClient
 
     return MLClient(
-        cred, registry_name=spec.model.registry or "azureml", cloud=spec.workspace.cloud, show_progress=False
+        cred, registry_name=spec.model.registry or "azureml", cloud=workspace_of(spec).cloud, show_progress=False
     )

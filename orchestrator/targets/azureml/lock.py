@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 from orchestrator.state import LockHeld
 from orchestrator.targets.azureml.calls import AzureError, call, quiet_sdk
@@ -23,8 +24,8 @@ class LeaseLock:
         self.ml = ml_client
         self.run = run
         self.force = force
-        self.blob = None
-        self.lease = None
+        self.blob: Any = None  # azure.storage.blob's BlobClient, once entered
+        self.lease: Any = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -36,7 +37,7 @@ class LeaseLock:
         account_url = f"{store.protocol}://{store.account_name}.blob.{store.endpoint}"
         return BlobClient(account_url, store.container_name, f"orchestrate/locks/{self.run}", credential=secret)
 
-    def __enter__(self) -> "LeaseLock":
+    def __enter__(self) -> LeaseLock:
         from azure.core.exceptions import ResourceExistsError
 
         self.blob = self._blob_client()

@@ -82,7 +82,7 @@ def pipeline_job(
     pipeline_inputs = {}
     for role, path in sorted(data_paths.items()):
         pipeline_inputs[role] = {"type": "uri_file", "path": path}
-        node_inputs[SPLIT_INPUTS[role]] = "${{parent.inputs.%s}}" % role
+        node_inputs[SPLIT_INPUTS[role]] = "${{parent.inputs." + role + "}}"
     node_inputs.update(finetune_inputs(spec, gpus=gpus))
     return {
         "$schema": "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json",

@@ -19,15 +19,15 @@ import io
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import SKIP, Observed, Plan, PlannedStage, fingerprints
-from orchestrator.spec.model import RunSpec
+from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.stages.base import short
 from orchestrator.state import RunState
 from orchestrator.targets import dataprep, smoke
@@ -52,7 +52,8 @@ class AzureMLTarget:
         self.root = root or Path(os.environ.get("ORCHESTRATE_STATE_DIR", ".orchestrate"))
         self.state = RunState(self.root, spec.name)
         self.dir = self.state.dir
-        self.credential_kind = credential or spec.workspace.credential
+        self.workspace = connect.workspace_of(spec)
+        self.credential_kind = credential or self.workspace.credential
         self.prints = fingerprints(spec)
         self._ml = None
         self._registry = None
@@ -61,12 +62,19 @@ class AzureMLTarget:
         self._started: dict[str, float] = {}
         self._plan: Plan | None = None
 
+    @property
+    def compute(self) -> Compute:
+        """The fine-tune cluster; the schema requires it for target azureml."""
+        if self.spec.compute is None:
+            raise OrchestrateError("target azureml needs a compute section (name, sku)")
+        return self.spec.compute
+
     # --- clients ----------------------------------------------------------------------------------
     @property
     def ml(self):
         if self._ml is None:
             extras.require("azure.ai.ml", "azure.identity", what="target azureml", target="azureml")
-            self._cred = connect.credential(self.credential_kind, self.spec.workspace.cloud)
+            self._cred = connect.credential(self.credential_kind, self.workspace.cloud)
             self._ml = connect.workspace_client(self.spec, self._cred)
         return self._ml
 
@@ -148,6 +156,7 @@ class AzureMLTarget:
         so the state knows every endpoint that exists. Its own failure is reported, not raised."""
         for name, future in list(self._background.items()):
             del self._background[name]
+            assert self._plan is not None  # begin() ran before anything was started alongside
             planned = next(s for s in self._plan.stages if s.name == name)
             try:
                 record = self.state.record_stage(planned, future.result())
@@ -257,7 +266,7 @@ def _observe_data(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     for role in sorted(t.spec.dataset.splits):
         assets = [
             a
-            for a in t._azure("list data assets", lambda: list(t.ml.data.list(name=f"{t.spec.name}-{role}")))
+            for a in t._azure("list data assets", lambda role=role: list(t.ml.data.list(name=f"{t.spec.name}-{role}")))
             if _ours(a, t.spec)
         ]
         match = [a for a in assets if _tags_fp(a) == fingerprint or str(a.version) == recorded.get(role)]
@@ -265,7 +274,7 @@ def _observe_data(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         current = current and bool(match)
     if not all(found.values()):
         return Observed(False)
-    t._seen["data_versions"] = {role: str(a.version) for role, a in found.items()}
+    t._seen["data_versions"] = {role: str(a.version) for role, a in found.items() if a is not None}
     if current:
         return t._observed(True, fingerprint, cached)
     fps = {_tags_fp(a) for a in found.values()}
@@ -281,7 +290,7 @@ def _observe_model(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed
 
 
 def _observe_compute(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    c = t.spec.compute
+    c = t.compute
     cluster = t._find("read the compute cluster", t.ml.compute.get, c.name)
     t._seen["compute"] = cluster
     if cluster is None:
@@ -519,8 +528,8 @@ def _run_compute(t: AzureMLTarget, planned: PlannedStage, events: Events) -> dic
     """Read-only checks first (nothing billable has started), then create or scale the cluster."""
     from azure.ai.ml.entities import AmlCompute
 
-    c, d = t.spec.compute, t.spec.deployment
-    model = t.state.stages().get("model") if t.current("model", "id") else _run_model(t, planned, events)
+    c, d = t.compute, t.spec.deployment
+    model = t.state.stages()["model"] if t.current("model", "id") else _run_model(t, planned, events)
     _check_allowed(t, "compute.sku", c.sku, model.get("finetune_allow"), "finetune_compute_allow_list")
     if model.get("finetune_allow") is None and c.sku.lower() in UNSUPPORTED_FINETUNE:
         raise OrchestrateError(f"compute.sku {c.sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
@@ -780,7 +789,7 @@ def _archive_data(t: AzureMLTarget, entry: dict) -> None:
 
 
 def _delete_compute(t: AzureMLTarget, entry: dict) -> None:
-    cluster = t._find("read the compute cluster", t.ml.compute.get, t.spec.compute.name)
+    cluster = t._find("read the compute cluster", t.ml.compute.get, t.compute.name)
     if cluster is not None and _ours(cluster, t.spec):
         t._azure(f"delete compute {cluster.name}", lambda: t.ml.compute.begin_delete(cluster.name).result())
 

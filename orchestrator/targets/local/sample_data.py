@@ -68,7 +68,7 @@ def _conversation(rng: random.Random) -> list[dict]:
 def records(count: int, seed: int) -> list[dict]:
     """`count` conversations as ultrachat records (prompt, prompt_id, messages)."""
     rng = random.Random(seed)
-    out = []
+    out: list[dict] = []
     for _ in range(count):
         messages = _conversation(rng)
         prompt = messages[0]["content"]

@@ -46,7 +46,12 @@ def parse_payload(raw: bytes) -> tuple[list[dict], dict]:
     params = data.get("parameters", {})
     if not isinstance(params, dict):
         raise BadRequest("input_data.parameters must be an object")
-    allowed = {"temperature": (int, float), "top_p": (int, float), "do_sample": bool, "max_new_tokens": int}
+    allowed: dict[str, type | tuple[type, ...]] = {
+        "temperature": (int, float),
+        "top_p": (int, float),
+        "do_sample": bool,
+        "max_new_tokens": int,
+    }
     for key, value in params.items():
         if key in allowed and not isinstance(value, allowed[key]):
             raise BadRequest(f"parameters.{key} has the wrong type")
@@ -91,7 +96,7 @@ def make_handler(key: str, scorer_ref: dict, slots: threading.Semaphore, max_bod
         server_version = "orchestrate-local/1"
 
         def log_message(self, fmt, *args):  # the access log never carries headers, so no key leaks
-            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+            sys.stderr.write(f"{self.log_date_time_string()} {fmt % args}\n")
 
         def _send(self, status: int, body: dict | str) -> None:
             data = (json.dumps(body) if isinstance(body, dict) else body).encode()

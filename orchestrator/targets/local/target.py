@@ -16,8 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
@@ -25,8 +25,7 @@ from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState, atomic_write
-from orchestrator.targets import dataprep
-from orchestrator.targets import smoke
+from orchestrator.targets import dataprep, smoke
 
 
 class SmokeTestFailed(OrchestrateError):
@@ -300,7 +299,7 @@ def _server_alive(pid: int | None) -> bool:
 
 
 def _stop(pid: int | None) -> None:
-    if not _server_alive(pid):
+    if pid is None or not _server_alive(pid):
         return
     os.killpg(pid, signal.SIGTERM)
     for _ in range(50):

@@ -11,8 +11,8 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from orchestrator.spec.model import RunSpec
 
@@ -36,7 +36,7 @@ def assistant_labels(tokenizer, messages: list[dict], max_len: int) -> tuple[lis
         spans.append((start, end))
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False, truncation=True, max_length=max_len)
     labels = []
-    for token, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]):
+    for token, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
         inside = any(s <= a and b <= e and b > a for s, e in spans)
         labels.append(token if inside else IGNORE)
     return enc["input_ids"], labels
@@ -47,7 +47,7 @@ def batches(examples: list[tuple[list[int], list[int]]], batch_size: int, seed: 
     order = list(range(len(examples)))
     random.Random(seed * 1000 + epoch).shuffle(order)
     window = batch_size * 8
-    grouped = []
+    grouped: list[list[int]] = []
     for i in range(0, len(order), window):
         chunk = sorted(order[i : i + window], key=lambda j: len(examples[j][0]))
         grouped.extend(chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size))
@@ -74,7 +74,7 @@ def finetune(
 ) -> dict:
     """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png."""
     import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict, get_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
     ft = spec.finetune
