@@ -25,7 +25,8 @@ main()
 """
 
 
-def _run(blocked: str, *args: str, cwd=ROOT):
+def _run(blocked: str, *args: str, cwd):
+    """In `cwd` (a test's tmp folder), with the run state there too: nothing is written in the checkout."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ORCHESTRATE_STATE_DIR": str(cwd / ".state")}
     env.pop("ORCHESTRATE_DEBUG", None)
     return subprocess.run(
@@ -41,8 +42,8 @@ def _run(blocked: str, *args: str, cwd=ROOT):
 @pytest.mark.parametrize(
     "blocked, args, extra",
     [
-        ("azure", ("render", "specs/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
-        ("azure", ("plan", "specs/phi3-ultrachat.yaml"), "[azureml]"),
+        ("azure", ("render", "{specs}/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
+        ("azure", ("plan", "{specs}/phi3-ultrachat.yaml"), "[azureml]"),
         ("torch,transformers,peft,mlflow", ("apply", "{tmp}/q.yaml", "-y"), "[local]"),
     ],
 )
@@ -53,7 +54,9 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
         .replace("./data/quickstart-chat", str(SPECS / "data" / "quickstart-chat"))
     )
     (tmp_path / "q.yaml").write_text(spec)
-    proc = _run(blocked, *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    proc = _run(
+        blocked, *(a.replace("{tmp}", str(tmp_path)).replace("{specs}", str(SPECS)) for a in args), cwd=tmp_path
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
