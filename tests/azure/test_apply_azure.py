@@ -7,6 +7,7 @@ import json
 import re
 
 from tests.azure.emulator import AzureEmulator
+from tests.conftest import SPECS
 
 
 def _kinds(em: AzureEmulator) -> dict[str, int]:
@@ -513,3 +514,16 @@ def test_a_failed_sign_in_shows_orchestrates_lines_only(emulator, azure_spec, tm
     monkeypatch.setenv("ORCHESTRATE_DEBUG", "1")  # the SDK's own lines are there for whoever asks
     _, err = spawn("plan", azure_spec).communicate(timeout=120)
     assert "EnvironmentCredential.get_token" in err
+
+
+def test_a_hub_dataset_is_read_with_the_azureml_extra(emulator, azure_spec, orchestrate):
+    """The reference workflow samples a Hub dataset: the azureml extra brings `datasets` (it lacked it
+    once, and the data stage died with ModuleNotFoundError). Offline here, so the Hub answers no."""
+    text = azure_spec.read_text().replace(
+        f"source: {SPECS / 'data' / 'quickstart-chat'}", "source: HuggingFaceH4/ultrachat_200k"
+    )
+    azure_spec.write_text(text.replace("from: train,", "from: train_sft,").replace("from: test,", "from: test_sft,"))
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert "of dataset 'HuggingFaceH4/ultrachat_200k' (HF_HUB_OFFLINE is set)" in result.output
+    assert "needs the Python package" not in result.output and "Traceback" not in result.output
