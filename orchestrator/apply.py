@@ -6,6 +6,7 @@ import time
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.kinds import PlanMode
 from orchestrator.plan import DELETE, SKIP, Plan
 from orchestrator.spec.model import RunSpec
 
@@ -44,7 +45,7 @@ def read_saved_plan(path: str) -> dict:
         raise OrchestrateError(
             f"{path} is not a plan saved by this version of orchestrate (format_version {FORMAT_VERSION})"
         )
-    if data.get("mode") != "apply":
+    if data.get("mode") != PlanMode.APPLY:
         raise OrchestrateError(f"{path} is a {data.get('mode')} plan; apply takes apply plans")
     return data
 
@@ -80,7 +81,7 @@ def _execute(target, plan: Plan, events: Events) -> dict[str, dict]:
         events.emit("started", stage.name, action=stage.action, resource=stage.resource)
         started = time.monotonic()
         try:
-            if plan.mode == "destroy" and stage.action == DELETE:
+            if plan.mode == PlanMode.DESTROY and stage.action == DELETE:
                 target.destroy_stage(stage.name)
                 record = {"detail": "deleted"}
             else:

@@ -385,37 +385,14 @@ def status(spec: str, output: str, credential: str | None) -> None:
     from orchestrator.apply import get_target
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
+    from orchestrator.status import status_rows
+    from orchestrator.views import status_json, status_text
 
     the_spec = load_runspec(spec)
     target = get_target(the_spec, credential)
     observed = target.observe()
-    the_plan = make_plan(the_spec, observed)
-    records = target.state.stages()
-    rows = []
-    for stage in the_plan.stages:
-        seen = observed.get(stage.name)
-        state = "absent" if seen is None or not seen.exists else "present"
-        drift = "" if stage.action == "skip" else (stage.reason if state == "present" else "")
-        # What the target saw (a job's status, a pinned version) first, then what apply recorded.
-        detail = (seen.detail or seen.note) if seen is not None else ""
-        row = {
-            "stage": stage.name,
-            "resource": stage.resource,
-            "state": state,
-            "drift": drift,
-            "detail": detail or records.get(stage.name, {}).get("detail", ""),
-        }
-        if stage.name == "deployment" and state == "present":
-            row["scoring_uri"] = target.scoring_uri()
-        rows.append(row)
-    if output == "json":
-        click.echo(json.dumps({"run": the_spec.name, "target": the_spec.target, "stages": rows}, indent=2))
-        return
-    for row in rows:
-        extra = f"  drift: {row['drift']}" if row["drift"] else (f"  ({row['detail']})" if row["detail"] else "")
-        click.echo(f"{row['stage']:<11} {row['state']:<8} {row['resource']}{extra}")
-        if row.get("scoring_uri"):
-            click.echo(f"{'':<20} scoring URI {row['scoring_uri']}")
+    rows = status_rows(make_plan(the_spec, observed), observed, target.state.stages(), target.scoring_uri)
+    click.echo(status_json(the_spec, rows) if output == "json" else status_text(rows))
 
 
 @cli.command()
@@ -470,16 +447,17 @@ def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
     orchestrate diff HEAD~1 specs/run.yaml --format markdown
     """
     from orchestrator.diff import diff_specs
+    from orchestrator.kinds import DiffStatus
     from orchestrator.views import color_enabled, diff_json, diff_markdown, diff_text
 
-    diffs = [d for d in (diff_specs(*pair) for pair in _diff_inputs(args)) if d.status != "unchanged"]
+    diffs = [d for d in (diff_specs(*pair) for pair in _diff_inputs(args)) if d.status != DiffStatus.UNCHANGED]
     if output == "json":
         click.echo(diff_json(diffs))
     elif fmt == "markdown":
         click.echo(diff_markdown(diffs), nl=False)
     else:
         click.echo(diff_text(diffs, color=color_enabled()))
-    if any(d.status == "invalid" for d in diffs):
+    if any(d.status == DiffStatus.INVALID for d in diffs):
         sys.exit(1)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.estimate import Estimate, estimate
+from orchestrator.kinds import DiffStatus
 from orchestrator.plan import fingerprints
 from orchestrator.spec.load import load_text_bytes
 from orchestrator.spec.model import build_runspec
@@ -45,7 +46,7 @@ class FieldChange:
 class SpecDiff:
     old_name: str | None
     new_name: str | None
-    status: str  # modified | unchanged | added | removed | renamed | invalid
+    status: DiffStatus
     changes: tuple[FieldChange, ...] = ()
     reruns: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
@@ -124,18 +125,22 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
     if old is None and new is None:
         raise ValueError("nothing to compare")
     if old is None or new is None:
-        status = "added" if old is None else "removed"
+        status = DiffStatus.ADDED if old is None else DiffStatus.REMOVED
         raw, name = (new, new_name) if new is not None else (old, old_name)
         assert raw is not None
         data, diags = _load(raw, name)
         prints = _prints(data) if data is not None else None
         return SpecDiff(
-            old_name, new_name, "invalid" if diags else status, reruns=tuple(prints or ()), diagnostics=tuple(diags)
+            old_name,
+            new_name,
+            DiffStatus.INVALID if diags else status,
+            reruns=tuple(prints or ()),
+            diagnostics=tuple(diags),
         )
     old_data, old_diags = _load(old, old_name)
     new_data, new_diags = _load(new, new_name)
     if old_data is None or new_data is None:
-        return SpecDiff(old_name, new_name, "invalid", diagnostics=tuple(old_diags + new_diags))
+        return SpecDiff(old_name, new_name, DiffStatus.INVALID, diagnostics=tuple(old_diags + new_diags))
     flat_old, flat_new = _flatten(old_data), _flatten(new_data)
     base = _prints(old_data)
     changes = []
@@ -147,7 +152,7 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         _set(single, path, b)
         changes.append(FieldChange(path, a, b, _reruns(base, _prints(single))))
     renamed = old_name != new_name and old_name is not None and new_name is not None
-    status = "renamed" if renamed else ("modified" if changes else "unchanged")
+    status = DiffStatus.RENAMED if renamed else (DiffStatus.MODIFIED if changes else DiffStatus.UNCHANGED)
     return SpecDiff(
         old_name,
         new_name,

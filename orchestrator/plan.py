@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.kinds import Action, PlanMode
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages import BY_NAME, STAGES
 
 FORMAT_VERSION = 1
 
-CREATE, UPDATE, REPLACE, DELETE, SKIP = "create", "update", "replace", "delete", "skip"
-ACTIONS = (CREATE, UPDATE, REPLACE, DELETE, SKIP)
+CREATE, UPDATE, REPLACE, DELETE, SKIP = Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.SKIP
+ACTIONS = tuple(Action)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Observed:
 class PlannedStage:
     name: str
     resource: str
-    action: str
+    action: Action
     reason: str
     fingerprint: str
     depends_on: tuple[str, ...]
@@ -55,7 +56,7 @@ class Plan:
     spec_path: str
     spec_digest: str
     stages: tuple[PlannedStage, ...]
-    mode: str = "apply"  # apply | destroy
+    mode: PlanMode = PlanMode.APPLY
     observed: bool = False  # False: no target was asked, so everything shows as to create
     observed_digest: str = ""  # hash of the observed state this plan was made from (saved plans check it)
     format_version: int = FORMAT_VERSION
@@ -181,7 +182,7 @@ def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], ke
         spec.source_path,
         spec_digest(spec),
         tuple(planned),
-        mode="destroy",
+        mode=PlanMode.DESTROY,
         observed=True,
         observed_digest=observed_digest(observed),
     )
@@ -202,7 +203,7 @@ def observed_digest(observed: Mapping[str, Observed | None] | None) -> str:
 
 def _decide(
     stage, inputs: dict, fingerprint: str, seen: Observed | None, planned: dict[str, PlannedStage], was_observed: bool
-) -> tuple[str, str, tuple[str, ...]]:
+) -> tuple[Action, str, tuple[str, ...]]:
     if not was_observed:
         return CREATE, "not created yet", ()
     if seen is None or not seen.exists:

@@ -14,14 +14,21 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestrator.errors import Diagnostic
+from orchestrator.kinds import Action, DiffStatus, PlanMode
 
 if TYPE_CHECKING:
     from orchestrator.plan import Plan
+    from orchestrator.spec.model import RunSpec
+    from orchestrator.status import StatusRow
 
-# Keyed by plan action names (orchestrator.plan.ACTIONS); plain strings so that `validate`,
-# which renders diagnostics only, does not import the planner.
-_SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "skip": "="}
-_COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "skip": None}
+_SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.SKIP: "="}
+_COLORS = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "magenta",
+    Action.DELETE: "red",
+    Action.SKIP: None,
+}
 
 
 def color_enabled(stream=None) -> bool:
@@ -64,11 +71,11 @@ def diagnostics_json(results: list) -> str:
 
 
 def plan_text(plan: Plan, *, color: bool = False) -> str:
-    title = "Destroy plan" if plan.mode == "destroy" else "Plan"
+    title = "Destroy plan" if plan.mode == PlanMode.DESTROY else "Plan"
     header = f"{title} for {plan.run} (target {plan.target}, {plan.spec_path})"
     rows = [("", "stage", "action", "resource", "fingerprint", "reason")]
     for s in plan.stages:
-        rows.append((_SYMBOLS[s.action], s.name, s.action, s.resource, s.fingerprint[:12], s.reason))
+        rows.append((_SYMBOLS[Action(s.action)], s.name, s.action, s.resource, s.fingerprint[:12], s.reason))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [paint(header, None, enabled=color, bold=True), ""]
     for i, row in enumerate(rows):
@@ -77,7 +84,7 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
         if i == 0:
             text = paint(text, None, enabled=color, bold=True)
         else:
-            text = paint(text, _COLORS[plan.stages[i - 1].action], enabled=color)
+            text = paint(text, _COLORS[Action(plan.stages[i - 1].action)], enabled=color)
         lines.append(text)
     lines.append("")
     if not plan.observed:
@@ -110,12 +117,13 @@ def diff_text(diffs: list, *, color: bool = False) -> str:
         return "No spec changed."
     lines = []
     for d in diffs:
-        renamed = f" (from {d.old_name})" if d.status == "renamed" else ""
+        renamed = f" (from {d.old_name})" if d.status == DiffStatus.RENAMED else ""
         lines.append(paint(f"{d.name}: {d.status}{renamed}", None, enabled=color, bold=True))
         for diag in d.diagnostics:
             lines.append("  " + diag.format())
-        if d.status in ("added", "removed"):
-            lines.append(f"  {'creates' if d.status == 'added' else 'leaves (until destroy)'}: {', '.join(d.reruns)}")
+        if d.status in (DiffStatus.ADDED, DiffStatus.REMOVED):
+            verb = "creates" if d.status == DiffStatus.ADDED else "leaves (until destroy)"
+            lines.append(f"  {verb}: {', '.join(d.reruns)}")
         for c in d.changes:
             reruns = f"reruns {', '.join(c.reruns)}" if c.reruns else "reruns nothing"
             row = f"  ~ {c.path} {show_value(c.old)} -> {show_value(c.new)}: {reruns}"
@@ -165,3 +173,17 @@ def diff_markdown(diffs: list) -> str:
 
 def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
+
+
+def status_text(rows: list[StatusRow]) -> str:
+    lines = []
+    for row in rows:
+        extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
+        lines.append(f"{row.stage:<11} {row.state:<8} {row.resource}{extra}")
+        if row.scoring_uri:
+            lines.append(f"{'':<20} scoring URI {row.scoring_uri}")
+    return "\n".join(lines)
+
+
+def status_json(spec: RunSpec, rows: list[StatusRow]) -> str:
+    return json.dumps({"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}, indent=2)

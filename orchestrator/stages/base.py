@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 
 
@@ -19,7 +20,7 @@ class Stage:
     depends_on: ClassVar[tuple[str, ...]] = ()
     # What a changed fingerprint means for the existing resource: update it in place, or replace
     # it with a new one (a new job, a new model version, a new data version, a new smoke run).
-    on_change: ClassVar[str] = "update"
+    on_change: ClassVar[Action] = Action.UPDATE
     # Stages whose resources this one deletes when it runs (teardown): while it is up to date,
     # they are done, not missing.
     removes: ClassVar[tuple[str, ...]] = ()

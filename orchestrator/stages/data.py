@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage, short
 
@@ -11,7 +12,7 @@ from orchestrator.stages.base import Stage, short
 class DataStage(Stage):
     name = "data"
     summary = "sample each split and write <split>.jsonl (uploaded as uri_file inputs on azureml)"
-    on_change = "replace"
+    on_change = Action.REPLACE
 
     def inputs(self, spec: RunSpec) -> dict:
         ds = spec.dataset

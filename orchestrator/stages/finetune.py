@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage, short
 
@@ -12,7 +13,7 @@ class FinetuneStage(Stage):
     name = "finetune"
     summary = "fine-tune the base model on the train split"
     depends_on = ("data", "model")
-    on_change = "replace"
+    on_change = Action.REPLACE
 
     def inputs(self, spec: RunSpec) -> dict:
         params = asdict(spec.finetune)

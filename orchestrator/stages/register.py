@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage, short
 
@@ -10,7 +11,7 @@ class RegisterStage(Stage):
     name = "register"
     summary = "register the fine-tuned model (mlflow_model)"
     depends_on = ("finetune",)
-    on_change = "replace"
+    on_change = Action.REPLACE
 
     def inputs(self, spec: RunSpec) -> dict:
         return {"name": spec.register_name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 
@@ -10,7 +11,7 @@ class SmokeTestStage(Stage):
     name = "smoke_test"
     summary = "invoke the endpoint with one conversation and check the answer"
     depends_on = ("deployment", "traffic")
-    on_change = "replace"
+    on_change = Action.REPLACE
 
     def inputs(self, spec: RunSpec) -> dict:
         st = spec.smoke_test

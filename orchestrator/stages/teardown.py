@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.kinds import Action
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 
@@ -10,7 +11,7 @@ class TeardownStage(Stage):
     name = "teardown"
     summary = "delete the endpoint and its deployment (they bill by the hour)"
     depends_on = ("smoke_test",)
-    on_change = "replace"
+    on_change = Action.REPLACE
     removes = ("endpoint", "deployment", "traffic", "smoke_test")
 
     def applies(self, spec: RunSpec) -> bool:

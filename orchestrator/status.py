@@ -1,0 +1,55 @@
+"""What `status` reports: one row per stage, computed from the plan and what the target saw.
+
+Pure: the CLI gathers the inputs (the target's observation and records, the scoring URI) and a
+view renders the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+from orchestrator.kinds import Action
+from orchestrator.plan import Observed, Plan
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    stage: str
+    resource: str
+    state: str  # present | absent
+    drift: str  # why the spec and the target differ, when they do
+    detail: str  # what the target saw (a job's status, a pinned version), else what apply recorded
+    scoring_uri: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if not self.scoring_uri:
+            del data["scoring_uri"]
+        return data
+
+
+def status_rows(
+    plan: Plan,
+    observed: Mapping[str, Observed | None],
+    records: Mapping[str, dict],
+    scoring_uri: Callable[[], str],
+) -> list[StatusRow]:
+    """`scoring_uri` is asked only when the deployment exists (it may cost the target a call)."""
+    rows = []
+    for stage in plan.stages:
+        seen = observed.get(stage.name)
+        present = seen is not None and seen.exists
+        drift = "" if stage.action == Action.SKIP or not present else stage.reason
+        detail = (seen.detail or seen.note) if seen is not None else ""
+        rows.append(
+            StatusRow(
+                stage.name,
+                stage.resource,
+                "present" if present else "absent",
+                drift,
+                detail or records.get(stage.name, {}).get("detail", ""),
+                scoring_uri() if stage.name == "deployment" and present else "",
+            )
+        )
+    return rows
