@@ -5,7 +5,7 @@
 2. A world that takes time (endpoint creation 1.5 s, the fine-tune job 3 s, polls paced by
    x-ms-retry-after-ms 100 and ORCHESTRATE_POLL_SECONDS 0.1): the fresh apply as built, with
    the endpoint created while the job runs, against a sequential baseline that creates the
-   endpoint in its turn (the same code with the overlap switched off in this process).
+   endpoint in its turn (the same code with EndpointStage.alongside unset in this process).
 Apply runs in this process (the SDK import is paid once, in a warm-up run). Median of --runs.
 Run: python bench/azure_apply.py [--runs 3] [--write BENCHMARKS.md]
 """
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     saved = dict(os.environ)
-    from orchestrator.targets.azureml import target
+    from orchestrator.stages.endpoint import EndpointStage
 
     apply(*world(False))  # warm-up: imports
     fresh, noop, overlapped, sequential = [], [], [], []
@@ -77,12 +77,11 @@ def main() -> None:
         fresh.append(apply(em, spec))
         noop.append(apply(em, spec))
         overlapped.append(apply(*world(True)))
-        overlap = target.AzureMLTarget.start_in_background
-        target.AzureMLTarget.start_in_background = lambda self, name, events: None  # the baseline
+        EndpointStage.alongside = None  # the baseline: the endpoint waits for its turn
         try:
             sequential.append(apply(*world(True)))
         finally:
-            target.AzureMLTarget.start_in_background = overlap
+            EndpointStage.alongside = "finetune"
     os.environ.clear()
     os.environ.update(saved)
     overlap_saved = median(sequential, "seconds") - median(overlapped, "seconds")

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.kinds import PlanMode
-from orchestrator.plan import DELETE, SKIP, Plan
+from orchestrator.plan import DELETE, SKIP, Plan, PlannedStage
 from orchestrator.spec.model import RunSpec
+from orchestrator.stages import BY_NAME
+from orchestrator.target import Target
 
 
 class Interrupted(OrchestrateError):
     exit_code = 130
 
 
-def get_target(spec: RunSpec, credential: str | None = None):
+def get_target(spec: RunSpec, credential: str | None = None) -> Target:
     """The target object for a spec; only the chosen target's module (and SDK) is imported."""
     if spec.target == "azureml":
         from orchestrator.targets.azureml.target import AzureMLTarget
@@ -63,40 +69,96 @@ def check_saved_plan(saved: dict, fresh: Plan) -> None:
         )
 
 
-def execute(target, plan: Plan, events: Events) -> dict[str, dict]:
-    """Run every stage the plan does not skip, in order; return the records written."""
+def execute(target: Target, plan: Plan, events: Events) -> dict[str, dict]:
+    """Run every stage the plan does not skip, in order; return the records written.
+
+    A stage declared `alongside` another (the endpoint, alongside the fine-tune) starts in a thread
+    as soon as that stage calls its `ready()`, and is waited for when the loop reaches it. After a
+    failure, what runs alongside is waited for and reported before the error goes up, so the state
+    knows everything that exists.
+    """
     try:
-        return _execute(target, plan, events)
+        return _Execution(target, plan, events).run()
     finally:
         events.close()  # a live display gives the terminal back, whatever happened
 
 
-def _execute(target, plan: Plan, events: Events) -> dict[str, dict]:
-    done: dict[str, dict] = {}
-    target.begin(plan)
-    for stage in plan.stages:
-        if stage.action == SKIP:
-            events.emit("skipped", stage.name, message=f"up to date ({stage.resource})")
-            continue
-        events.emit("started", stage.name, action=stage.action, resource=stage.resource)
-        started = time.monotonic()
+class _Execution:
+    def __init__(self, target: Target, plan: Plan, events: Events):
+        self.target, self.plan, self.events = target, plan, events
+        self.alongside: dict[str, Future] = {}  # stage -> its result, running in a thread
+
+    def run(self) -> dict[str, dict]:
+        done: dict[str, dict] = {}
+        for stage in self.plan.stages:
+            if stage.action == SKIP:
+                self.events.emit("skipped", stage.name, message=f"up to date ({stage.resource})")
+                continue
+            self.events.emit("started", stage.name, action=stage.action, resource=stage.resource)
+            started = time.monotonic()
+            try:
+                record = self._run_stage(stage)
+            except KeyboardInterrupt:
+                raise self._interrupted(stage) from None
+            except OrchestrateError as exc:
+                self.events.emit("error", stage.name, message=str(exc))
+                self._settle()
+                raise
+            done[stage.name] = record
+            self.events.emit(
+                "finished", stage.name, seconds=time.monotonic() - started, detail=record.get("detail", "")
+            )
+        return done
+
+    def _run_stage(self, stage: PlannedStage) -> dict:
+        if stage.name in self.alongside:
+            return self.alongside.pop(stage.name).result()
+        if self.plan.mode == PlanMode.DESTROY and stage.action == DELETE:
+            self.target.destroy_stage(stage.name)
+            return {"detail": "deleted"}
+        return self.target.apply_stage(stage, self.events, lambda: self._start_alongside(stage.name))
+
+    def _start_alongside(self, of: str) -> None:
+        """Start, each in a thread, the planned stages declared to run alongside `of`."""
+        for stage in self.plan.stages:
+            if BY_NAME[stage.name].alongside != of or stage.action == SKIP or stage.name in self.alongside:
+                continue
+            self.events.emit("progress", stage.name, message=f"started alongside the {of}: {stage.resource}")
+            run = functools.partial(self.target.apply_stage, stage, self.events)
+            self.alongside[stage.name] = _in_thread(run, f"orchestrate-{stage.name}")
+
+    def _settle(self) -> None:
+        """After a failed stage: wait for what runs alongside, report it, raise nothing (the first
+        failure is the error the user gets)."""
+        for name, future in list(self.alongside.items()):
+            del self.alongside[name]
+            try:
+                record = future.result()
+            except Exception as exc:
+                self.events.emit("error", name, message=str(exc))
+                continue
+            self.events.emit("finished", name, detail=record.get("detail", ""))
+
+    def _interrupted(self, stage: PlannedStage) -> Interrupted:
+        still = [name for name, future in self.alongside.items() if not future.done()]
+        running = self.target.left_running(stage.name, still)
+        command = "destroy" if self.plan.mode == PlanMode.DESTROY else "apply"
+        return Interrupted(
+            f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "
+            f"recorded and `orchestrate {command}` resumes from there"
+        )
+
+
+def _in_thread(fn: Callable[[], dict], name: str) -> Future:
+    """fn's result as a Future, computed in a daemon thread: Ctrl-C must not wait for it (the
+    resource goes on being made in the cloud, and the next apply finds it)."""
+    future: Future = Future()
+
+    def run() -> None:
         try:
-            if plan.mode == PlanMode.DESTROY and stage.action == DELETE:
-                target.destroy_stage(stage.name)
-                record = {"detail": "deleted"}
-            else:
-                record = target.apply_stage(stage, events)
-        except KeyboardInterrupt:
-            running = target.left_running(stage.name)
-            raise Interrupted(
-                f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "
-                f"recorded and `orchestrate {'destroy' if plan.mode == 'destroy' else 'apply'}` resumes "
-                "from there"
-            ) from None
-        except OrchestrateError as exc:
-            events.emit("error", stage.name, message=str(exc))
-            target.settle(events)  # what runs alongside finishes and is recorded before we stop
-            raise
-        done[stage.name] = record
-        events.emit("finished", stage.name, seconds=time.monotonic() - started, detail=record.get("detail", ""))
-    return done
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the main thread when it reaches the stage
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True, name=name).start()
+    return future

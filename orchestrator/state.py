@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class RunState:
     def __init__(self, root: Path, run: str):
         self.dir = root / run
         self.path = self.dir / "state.json"
+        self._writing = threading.Lock()  # stages running alongside record from their own thread
 
     def load(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -56,9 +58,10 @@ class RunState:
         return self.load().get("stages", {})
 
     def record(self, stage: str, entry: dict) -> None:
-        data = self.load()
-        data.setdefault("stages", {})[stage] = entry
-        atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        with self._writing:
+            data = self.load()
+            data.setdefault("stages", {})[stage] = entry
+            atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def record_stage(self, planned, record: dict) -> dict:
         """Record what a planned stage made, with the fingerprint and inputs behind it; return the entry."""
@@ -67,9 +70,10 @@ class RunState:
         return entry
 
     def forget(self, stage: str) -> None:
-        data = self.load()
-        if data.get("stages", {}).pop(stage, None) is not None:
-            atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        with self._writing:
+            data = self.load()
+            if data.get("stages", {}).pop(stage, None) is not None:
+                atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class RunLock:

@@ -20,7 +20,7 @@ STAGES: tuple[Stage, ...] = (
     ComputeStage(),
     FinetuneStage(),
     RegisterStage(),
-    EndpointStage(),  # apply starts it alongside the fine-tune: it does not depend on it
+    EndpointStage(),  # runs alongside the fine-tune (EndpointStage.alongside)
     DeploymentStage(),
     TrafficStage(),
     SmokeTestStage(),

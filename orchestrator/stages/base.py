@@ -24,6 +24,10 @@ class Stage:
     # Stages whose resources this one deletes when it runs (teardown): while it is up to date,
     # they are done, not missing.
     removes: ClassVar[tuple[str, ...]] = ()
+    # The stage this one may run alongside: it starts once that stage's handler says `ready()`
+    # (the executor runs it in a thread), instead of waiting for its turn. Nothing it depends on
+    # may be still running then.
+    alongside: ClassVar[str | None] = None
 
     def applies(self, spec: RunSpec) -> bool:
         """Whether this run has the stage at all (teardown only when the spec asks for it)."""

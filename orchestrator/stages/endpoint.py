@@ -9,6 +9,7 @@ from orchestrator.stages.base import Stage
 class EndpointStage(Stage):
     name = "endpoint"
     summary = "create the online endpoint (key auth); runs alongside the fine-tune"
+    alongside = "finetune"  # it needs nothing the fine-tune makes, and takes minutes on Azure
 
     def inputs(self, spec: RunSpec) -> dict:
         return {"endpoint": spec.deployment.endpoint, "auth_mode": "key"}

@@ -23,4 +23,9 @@ class FinetuneStage(Stage):
         return params
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
+        return self.job_name(spec, fingerprint)
+
+    @staticmethod
+    def job_name(spec: RunSpec, fingerprint: str) -> str:
+        """The fine-tune job's name: `<run>-ft-<fingerprint>` (a rerun after a failure adds `-2`...)."""
         return f"{spec.name}-ft-{short(fingerprint)}"

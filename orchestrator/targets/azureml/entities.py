@@ -13,6 +13,7 @@ import yaml
 from orchestrator import __version__
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import short
+from orchestrator.stages.finetune import FinetuneStage
 from orchestrator.targets.azureml import pipeline
 
 
@@ -26,12 +27,22 @@ def tags(spec: RunSpec, stage: str, fingerprint: str) -> dict[str, str]:
     }
 
 
+def is_ours(resource, spec: RunSpec) -> bool:
+    """Whether a resource's tags say this run made it."""
+    return (getattr(resource, "tags", None) or {}).get("orchestrate.run") == spec.name
+
+
+def tagged_fingerprint(resource) -> str:
+    return (getattr(resource, "tags", None) or {}).get("orchestrate.fingerprint", "")
+
+
+def state_of(value) -> str:
+    """An SDK status or provisioning state as Azure spells it ("Completed", not "JobStatus.COMPLETED")."""
+    return str(getattr(value, "value", value) or "")
+
+
 def data_asset_ref(spec: RunSpec, role: str, fingerprint: str) -> str:
     return f"azureml:{spec.name}-{role}:{short(fingerprint)}"
-
-
-def job_name(spec: RunSpec, fingerprint: str) -> str:
-    return f"{spec.name}-ft-{short(fingerprint)}"
 
 
 def pipeline_job(
@@ -50,7 +61,7 @@ def pipeline_job(
 
     job = pipeline.pipeline_job(
         spec,
-        job_name=name or job_name(spec, prints["finetune"]),
+        job_name=name or FinetuneStage.job_name(spec, prints["finetune"]),
         model_id=model_id,
         data_paths=data_paths,
         gpus=gpus,

@@ -16,51 +16,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.spec.model import RunSpec
-from orchestrator.state import RunState, atomic_write
+from orchestrator.state import atomic_write
+from orchestrator.target import BaseTarget, Ready, SmokeTestFailed, StageHandler, not_ready
 from orchestrator.targets import dataprep, smoke
 
 
-class SmokeTestFailed(OrchestrateError):
-    pass
-
-
-class LocalTarget:
+class LocalTarget(BaseTarget):
     name = "local"
 
-    def __init__(self, spec: RunSpec, root: Path | None = None):
-        self.spec = spec
-        self.root = root or Path(os.environ.get("ORCHESTRATE_STATE_DIR", ".orchestrate"))
-        self.state = RunState(self.root, spec.name)
-        self.dir = self.state.dir
-
-    # --- observe ---------------------------------------------------------------------------------
-    def observe(self) -> dict[str, Observed]:
-        """What exists, from the state file, checked against the world where it can drift."""
-        stages = self.state.stages()
-        # The endpoint and its traffic route live in the scoring server: they exist while it runs.
-        server_up = _server_alive(stages.get("deployment", {}).get("pid"))
-        out = {}
-        for name, entry in stages.items():
-            exists = server_up if name in ("endpoint", "deployment", "traffic") else True
-            out[name] = Observed(exists, entry.get("fingerprint", ""), entry.get("inputs"), entry.get("detail", ""))
-        return out
-
-    # --- apply -----------------------------------------------------------------------------------
-    def begin(self, plan) -> None:
-        """Nothing starts early on this machine: stages run one after the other."""
-
-    def settle(self, events: Events) -> None:
-        """Nothing runs alongside a stage on this machine."""
-
-    def left_running(self, stage: str) -> str:
+    def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         """What an interrupt leaves running: the scoring server, once the deployment started it."""
         pid = self.state.stages().get("deployment", {}).get("pid")
         return f"the scoring server (pid {pid}) keeps running" if _server_alive(pid) else ""
@@ -71,15 +42,14 @@ class LocalTarget:
 
         return contextlib.nullcontext()
 
-    def apply_stage(self, planned: PlannedStage, events: Events) -> dict:
+    def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
         try:
-            record = STAGE_RUNNERS[planned.name](self, planned, events)
+            return super().apply_stage(planned, events, ready)
         except ImportError as exc:
             error = extras.missing(exc, f"stage {planned.name}", target="local")
             if error is None:
                 raise
             raise error from None
-        return self.state.record_stage(planned, record)
 
     def rollback_traffic(self) -> None:
         entry = self.state.stages().get("traffic")
@@ -89,12 +59,6 @@ class LocalTarget:
 
     def _write_traffic(self, percent: int) -> None:
         atomic_write(self.dir / "traffic.json", json.dumps({self.spec.deployment.name: percent}) + "\n")
-
-    # --- destroy ---------------------------------------------------------------------------------
-    def destroy_stage(self, name: str) -> None:
-        entry = self.state.stages().get(name, {})
-        DESTROYERS.get(name, lambda *_: None)(self, entry)
-        self.state.forget(name)
 
     # --- helpers used by stage functions ---------------------------------------------------------
     def key(self) -> str:
@@ -112,14 +76,14 @@ class LocalTarget:
         return f"http://127.0.0.1:{port}/score"
 
 
-def _run_data(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_data(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     out = t.dir / "data" / planned.fingerprint[:12]
     splits = dataprep.prepare(t.spec, out)
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))
     return {"splits": splits, "detail": rows}
 
 
-def _run_model(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_model(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local.model_source import resolve
 
     spec_dir = Path(t.spec.source_path).parent if t.spec.source_path else Path(".")
@@ -127,19 +91,20 @@ def _run_model(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     return {"path": str(folder), "detail": str(folder)}
 
 
-def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     cores = os.cpu_count() or 1
     return {
         "detail": f"{cores} CPU cores; training runs in fp32 (precision {t.spec.finetune.precision} applies on GPUs)"
     }
 
 
-def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local.train import finetune
 
     stages = t.state.stages()
     out = t.dir / "finetune" / planned.fingerprint[:12]
     out.mkdir(parents=True, exist_ok=True)
+    ready()  # the endpoint needs nothing from the fine-tune: it may be made meanwhile
     result = finetune(
         t.spec,
         Path(stages["model"]["path"]),
@@ -154,7 +119,7 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
     return result
 
 
-def _run_register(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_register(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local import registry
 
     model_dir = Path(t.state.stages()["finetune"]["model_dir"])
@@ -164,7 +129,7 @@ def _run_register(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
     return {"name": t.spec.register_name, "version": version, "detail": f"{t.spec.register_name} version {version}"}
 
 
-def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     key_file = t.dir / "endpoint.key"
     if not key_file.exists():
         atomic_write(key_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
@@ -172,7 +137,7 @@ def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events) -> dict
     return {"key_file": str(key_file), "detail": "key auth; key stored with mode 0600"}
 
 
-def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local import registry
 
     old = t.state.stages().get("deployment", {})
@@ -211,12 +176,12 @@ def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events) -> di
     }
 
 
-def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     t._write_traffic(t.spec.deployment.traffic)
     return {"detail": f"{t.spec.deployment.name}={t.spec.deployment.traffic}%"}
 
 
-def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     messages = smoke.sample_messages(t.spec, t.state.stages().get("data", {}).get("splits", {}))
     result = t.invoke(messages, t.spec.smoke_test.parameters)
     if result["status"] != 200 or not result.get("answer"):
@@ -228,24 +193,10 @@ def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
     return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
 
 
-def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events) -> dict:
+def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     for name in ("traffic", "deployment", "endpoint"):
         t.destroy_stage(name)
     return {"detail": "endpoint stopped"}
-
-
-STAGE_RUNNERS: dict[str, Callable[[LocalTarget, PlannedStage, Events], dict]] = {
-    "data": _run_data,
-    "model": _run_model,
-    "compute": _run_compute,
-    "finetune": _run_finetune,
-    "register": _run_register,
-    "endpoint": _run_endpoint,
-    "deployment": _run_deployment,
-    "traffic": _run_traffic,
-    "smoke_test": _run_smoke,
-    "teardown": _run_teardown,
-}
 
 
 def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
@@ -273,12 +224,34 @@ def _destroy_files(subdir: str) -> Callable[[LocalTarget, dict], None]:
     return destroy
 
 
-DESTROYERS = {
-    "deployment": _destroy_deployment,
-    "endpoint": _destroy_endpoint,
-    "register": _destroy_register,
-    "finetune": _destroy_files("finetune"),
-    "data": _destroy_files("data"),
+def _observe_recorded(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
+    """What exists is what the state file recorded: stages run on this machine and nothing else
+    changes their results."""
+    if not cached:
+        return Observed(False)
+    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
+def _observe_served(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
+    """The endpoint, the deployment and the traffic route live in the scoring server: they exist
+    while it runs."""
+    if not cached:
+        return Observed(False)
+    up = _server_alive(t.recorded.get("deployment", {}).get("pid"))
+    return Observed(up, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
+LocalTarget.handlers = {
+    "data": StageHandler(_observe_recorded, _run_data, _destroy_files("data")),
+    "model": StageHandler(_observe_recorded, _run_model),
+    "compute": StageHandler(_observe_recorded, _run_compute),
+    "finetune": StageHandler(_observe_recorded, _run_finetune, _destroy_files("finetune")),
+    "register": StageHandler(_observe_recorded, _run_register, _destroy_register),
+    "endpoint": StageHandler(_observe_served, _run_endpoint, _destroy_endpoint),
+    "deployment": StageHandler(_observe_served, _run_deployment, _destroy_deployment),
+    "traffic": StageHandler(_observe_served, _run_traffic),
+    "smoke_test": StageHandler(_observe_recorded, _run_smoke),
+    "teardown": StageHandler(_observe_recorded, _run_teardown),
 }
 
 

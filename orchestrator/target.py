@@ -1,0 +1,127 @@
+"""What a target is: the page to read before writing a third one (after `azureml` and `local`).
+
+A target makes the stages of a plan real somewhere. The executor (`apply.py`) and the CLI use
+only what `Target` lists. A target keeps, per stage, a `StageHandler`: how to observe the stage's
+resource (what exists, at which fingerprint), how to apply it, and how to delete it; `BaseTarget`
+dispatches to that table and records each stage's result. One module per resource keeps a
+resource's observe, apply and destroy together (see targets/azureml/).
+
+What a third target must provide:
+- a handler for every stage in `orchestrator.stages.STAGES` (tests/test_target_contract.py checks);
+- `lock(force)`: a context manager held for the whole apply (the CLI also takes a local flock);
+- `invoke()` and `scoring_uri()` for the live endpoint;
+- `left_running()`: what an interrupt leaves running, for the one line Ctrl-C prints.
+
+What runs alongside what is declared on the stages (`Stage.alongside`) and run by the executor:
+a handler calls `ready()` once the stages declared alongside it may start (the fine-tune calls it
+when its job is submitted, so the endpoint is created while the job runs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.events import Events
+from orchestrator.plan import Observed, PlannedStage, fingerprints
+from orchestrator.spec.model import RunSpec
+from orchestrator.state import RunState
+
+Ready = Callable[[], None]
+
+
+def not_ready() -> None:
+    """The `ready` of a stage nothing runs alongside."""
+
+
+class Target(Protocol):
+    """What the executor and the CLI use of a target."""
+
+    name: ClassVar[str]
+    spec: RunSpec
+    root: Path  # where the run's local state and lock live
+    state: RunState
+
+    def observe(self) -> dict[str, Observed]:
+        """Every stage's resource as it is now (read-only)."""
+        ...
+
+    def lock(self, force: bool = False) -> AbstractContextManager[Any]:
+        """Held for the whole apply or destroy, so two of them never interleave."""
+        ...
+
+    def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
+        """Make one planned stage so; return what was recorded for it."""
+        ...
+
+    def destroy_stage(self, name: str) -> None:
+        """Delete what one stage made (only what this run made)."""
+        ...
+
+    def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
+        """What an interrupt during `stage` leaves running (`alongside`: stages still running too)."""
+        ...
+
+    def invoke(self, messages: list[dict], parameters: dict) -> dict:
+        """Send one chat request to the live endpoint: {status, answer, latency_ms, ...}."""
+        ...
+
+    def scoring_uri(self) -> str: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StageHandler(Generic[T]):
+    """One stage on one target: observe (target, fingerprint, cached record) -> Observed; apply
+    (target, planned, events, ready) -> record; destroy (target, cached record), None when the
+    stage leaves nothing to delete."""
+
+    observe: Callable[[T, str, dict], Observed]
+    apply: Callable[[T, PlannedStage, Events, Ready], dict]
+    destroy: Callable[[T, dict], None] | None = None
+
+
+class SmokeTestFailed(OrchestrateError):
+    """The endpoint did not answer the smoke test (traffic was rolled back)."""
+
+
+class BaseTarget:
+    """What every target shares: the run's state, observe over the handler table, recording."""
+
+    name: ClassVar[str]
+    handlers: ClassVar[Mapping[str, StageHandler[Any]]]
+
+    def __init__(self, spec: RunSpec, root: Path | None = None):
+        self.spec = spec
+        self.root = root or Path(os.environ.get("ORCHESTRATE_STATE_DIR", ".orchestrate"))
+        self.state = RunState(self.root, spec.name)
+        self.dir = self.state.dir
+        self.prints = fingerprints(spec)
+        self.recorded: dict[str, dict] = {}  # the state file as the last observe read it
+
+    def observe(self) -> dict[str, Observed]:
+        self.recorded = self.state.stages()
+        return {
+            name: self.handlers[name].observe(self, fingerprint, self.recorded.get(name, {}))
+            for name, fingerprint in self.prints.items()
+        }
+
+    def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
+        record = self.handlers[planned.name].apply(self, planned, events, ready)
+        return self.state.record_stage(planned, record)
+
+    def destroy_stage(self, name: str) -> None:
+        destroy = self.handlers[name].destroy
+        if destroy is not None:
+            destroy(self, self.state.stages().get(name, {}))
+        self.state.forget(name)
+
+    def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
+        return ""

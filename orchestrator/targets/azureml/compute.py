@@ -1,0 +1,125 @@
+"""The fine-tune cluster, and the read-only checks that run before anything billable."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.events import Events
+from orchestrator.plan import Observed, PlannedStage
+from orchestrator.target import Ready, StageHandler
+from orchestrator.targets.azureml import model as base
+from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
+from orchestrator.targets.azureml.seen import UNREAD
+
+if TYPE_CHECKING:
+    from orchestrator.targets.azureml.target import AzureMLTarget
+
+# Computes with K80 GPUs cannot fine-tune (azureml-examples, when a model has no allow list).
+UNSUPPORTED_FINETUNE = {"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"}
+
+
+def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    c = t.compute
+    cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
+    t.seen.compute = cluster
+    if cluster is None:
+        return Observed(False)
+    if state_of(cluster.provisioning_state) == "Failed":
+        return Observed(False, note=f"cluster {c.name} is in state Failed")
+    same_size = (cluster.size or "").lower() == c.sku.lower()
+    if not is_ours(cluster, t.spec):
+        # A shared (team) cluster: used as it is, never scaled or changed; only its size must match.
+        if same_size:
+            return t.observed(True, fingerprint, cached, shared_cluster(cluster), note=shared_cluster(cluster))
+        return Observed(
+            True,
+            tagged_fingerprint(cluster),
+            None,
+            note=f"cluster {c.name} is {cluster.size}, not {c.sku}, and is not managed by this run: apply refuses it",
+        )
+    # The cluster as it is decides (its tags only say who made it): matching the spec is up to date.
+    same = same_size and cluster.min_instances == c.min_instances and cluster.max_instances == c.max_instances
+    if same:
+        return t.observed(True, fingerprint, cached, f"{cluster.size}, {c.min_instances}..{c.max_instances} instances")
+    return Observed(
+        True,
+        tagged_fingerprint(cluster),
+        None,
+        note=f"cluster is {cluster.size}, {cluster.min_instances}..{cluster.max_instances} instances",
+    )
+
+
+def shared_cluster(cluster) -> str:
+    return (
+        f"uses existing cluster {cluster.name}, not managed by this run: "
+        f"{cluster.min_instances}..{cluster.max_instances} instances"
+    )
+
+
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    """Read-only checks first (nothing billable has started), then create or scale the cluster."""
+    from azure.ai.ml.entities import AmlCompute
+
+    c, d = t.compute, t.spec.deployment
+    model = t.state.stages()["model"] if t.current("model", "id") else base.apply(t, planned, events)
+    base.check_allowed(t, "compute.sku", c.sku, model.get("finetune_allow"), "finetune_compute_allow_list")
+    if model.get("finetune_allow") is None and c.sku.lower() in UNSUPPORTED_FINETUNE:
+        raise OrchestrateError(f"compute.sku {c.sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
+    if d.sku:
+        base.check_allowed(t, "deployment.sku", d.sku, model.get("inference_allow"), "inference_compute_allow_list")
+    endpoint = t.seen.endpoint
+    if endpoint is UNREAD:
+        endpoint = t.find("read the endpoint", t.ml.online_endpoints.get, d.endpoint)
+    if endpoint is not None and not is_ours(endpoint, t.spec):
+        raise OrchestrateError(
+            f"endpoint {d.endpoint} exists and was not created by run {t.spec.name} "
+            "(its tags say otherwise); choose another deployment.endpoint"
+        )
+    gpus = None
+    if t.spec.finetune.gpus_per_node == "auto":
+        sizes = t.azure("list VM sizes", lambda: list(t.ml.compute.list_sizes()))
+        gpus = next((s.gpus for s in sizes if s.name.lower() == c.sku.lower()), None)
+        if gpus is None:
+            raise OrchestrateError(f"compute.sku {c.sku} is not offered in this workspace's region")
+        if not gpus:
+            raise OrchestrateError(f"compute.sku {c.sku} has no GPU; fine-tuning needs a GPU SKU")
+    cluster = t.seen.compute
+    if cluster is UNREAD:
+        cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
+    if cluster is not None and state_of(cluster.provisioning_state) == "Failed":
+        raise OrchestrateError(
+            f"compute cluster {c.name} is in provisioning state Failed; delete it or choose another compute.name"
+        )
+    if cluster is not None and (cluster.size or "").lower() != c.sku.lower():
+        raise OrchestrateError(
+            f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
+            "cannot change: choose another compute.name or delete the cluster"
+        )
+    gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
+    if cluster is not None and not is_ours(cluster, t.spec):
+        # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
+        return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
+    if cluster is None or (cluster.min_instances, cluster.max_instances) != (c.min_instances, c.max_instances):
+        tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
+        spec_cluster = AmlCompute(
+            name=c.name,
+            size=c.sku,
+            min_instances=c.min_instances,
+            max_instances=c.max_instances,
+            tier=tier,
+            tags=tags(t.spec, "compute", planned.fingerprint),
+        )
+        verb = "create" if cluster is None else "scale"
+        t.azure(f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
+    return {"gpus": gpus, "detail": f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances{gpu_text}"}
+
+
+def delete(t: AzureMLTarget, entry: dict) -> None:
+    """Only a cluster this run created; a shared one stays."""
+    cluster = t.find("read the compute cluster", t.ml.compute.get, t.compute.name)
+    if cluster is not None and is_ours(cluster, t.spec):
+        t.azure(f"delete compute {cluster.name}", lambda: t.ml.compute.begin_delete(cluster.name).result())
+
+
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)

@@ -1,0 +1,67 @@
+"""The managed online endpoint (key auth), and the teardown that deletes it after the smoke test."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.events import Events
+from orchestrator.plan import Observed, PlannedStage
+from orchestrator.target import Ready, StageHandler
+from orchestrator.targets.azureml import entities
+from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
+
+if TYPE_CHECKING:
+    from orchestrator.targets.azureml.target import AzureMLTarget
+
+
+def read(t: AzureMLTarget):
+    return t.find("read the endpoint", t.ml.online_endpoints.get, t.spec.deployment.endpoint)
+
+
+def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    endpoint = read(t)
+    t.seen.endpoint = endpoint
+    if endpoint is None:
+        return Observed(False)
+    if not is_ours(endpoint, t.spec):
+        return Observed(True, "", None, note="an endpoint of this name exists and was not created by this run")
+    if state_of(endpoint.provisioning_state) == "Failed":
+        return Observed(False, note="endpoint is in state Failed: apply updates it")
+    return t.observed(True, tagged_fingerprint(endpoint), cached)
+
+
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    current = read(t)
+    if current is not None and not is_ours(current, t.spec):
+        raise OrchestrateError(f"endpoint {t.spec.deployment.endpoint} exists and was not created by run {t.spec.name}")
+    traffic = dict(current.traffic or {}) if current is not None else None  # an update keeps the routes
+    endpoint = entities.endpoint(t.spec, t.prints, traffic=traffic)
+    result = t.azure(
+        f"create endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result()
+    )
+    return {"scoring_uri": result.scoring_uri, "detail": f"{endpoint.name} (key auth) {result.scoring_uri}"}
+
+
+def delete(t: AzureMLTarget, entry: dict) -> None:
+    endpoint = read(t)
+    if endpoint is not None and is_ours(endpoint, t.spec):
+        t.azure(f"delete endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_delete(endpoint.name).result())
+
+
+def observe_recorded(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    """Stages with no Azure resource of their own (smoke test, teardown): the cache is the record."""
+    if not cached:
+        return Observed(False)
+    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
+def apply_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    delete(t, {})
+    for name in ("traffic", "deployment", "endpoint"):
+        t.state.forget(name)
+    return {"detail": f"endpoint {t.spec.deployment.endpoint} deleted"}
+
+
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)
+TEARDOWN: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_teardown)

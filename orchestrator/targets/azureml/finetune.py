@@ -1,0 +1,123 @@
+"""The fine-tune: the registry's chat_completion_pipeline as a PipelineJob, watched until it ends.
+
+Azure ML jobs cannot be deleted: destroy leaves them in the run history.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.events import Events
+from orchestrator.plan import Observed, PlannedStage
+from orchestrator.stages.finetune import FinetuneStage
+from orchestrator.target import Ready, StageHandler
+from orchestrator.targets.azureml import entities
+from orchestrator.targets.azureml.entities import state_of
+from orchestrator.targets.azureml.model import base_model
+
+if TYPE_CHECKING:
+    from orchestrator.targets.azureml.target import AzureMLTarget
+
+POLL_SECONDS = 30.0  # between job status reads; ORCHESTRATE_POLL_SECONDS overrides
+TERMINAL = {"Completed": True, "Finished": True, "Failed": False, "Canceled": False, "NotResponding": False}
+
+
+def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    base = FinetuneStage.job_name(t.spec, fingerprint)
+    ended = ""  # the last job of this fingerprint that failed or was canceled
+    for attempt in range(1, 20):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        job = t.find("read the fine-tune job", t.ml.jobs.get, name)
+        if job is None:
+            t.seen.next_job_name = name
+            if ended:
+                return Observed(False, note=f"{ended}: apply submits {name}")
+            break
+        status = state_of(job.status)
+        if status in ("Completed", "Finished"):
+            t.seen.job = job
+            return t.observed(
+                True,
+                fingerprint,
+                cached,
+                f"job {name} {status}",
+                kept="Azure ML jobs cannot be deleted; it stays in the run history",
+            )
+        if status not in TERMINAL:
+            t.seen.attach = name
+            return Observed(False, note=f"job {name} is {status}: apply re-attaches to it (nothing is resubmitted)")
+        ended = f"job {name} {status}"
+    old = cached.get("job")
+    if old and cached.get("fingerprint") != fingerprint:
+        return t.observed(True, cached["fingerprint"], cached)
+    return Observed(False)
+
+
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    from orchestrator.targets.azureml import pipeline
+
+    name = t.seen.attach
+    if name:
+        t.seen.submitted = name
+        events.emit("progress", "finetune", message=f"re-attaching to job {name}")
+    else:
+        versions = t.current("data", "versions") or t.seen.data_versions
+        assert versions is not None, "the data stage ran, or observe found its versions"
+        gpus = pipeline.gpus_per_node(t.spec, t.current("compute", "gpus"))
+        name = t.seen.next_job_name or FinetuneStage.job_name(t.spec, planned.fingerprint)
+        data_paths = {role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()}
+        job = entities.pipeline_job(
+            t.spec,
+            t.prints,
+            model_id=t.current("model", "id") or base_model(t).id,
+            gpus=gpus,
+            name=name,
+            data_paths=data_paths,
+        )
+        t.seen.submitted = name
+        t.azure(f"submit job {name}", t.ml.jobs.create_or_update, job, experiment_name=t.spec.name)
+        events.emit("progress", "finetune", message=f"submitted job {name}")
+    ready()  # the job runs on Azure now: what may run alongside it (the endpoint) starts
+    job = _wait_for_job(t, name, events)
+    studio = _studio_url(job)
+    return {"job": name, "studio_url": studio, "detail": f"job {name} Completed" + (f" ({studio})" if studio else "")}
+
+
+def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
+    last = None
+    while True:
+        job = t.azure(f"read job {name}", t.ml.jobs.get, name)
+        status = state_of(job.status)
+        if status != last:
+            events.emit("progress", "finetune", message=f"job {name}: {status}")
+            last = status
+        if status in TERMINAL:
+            if TERMINAL[status]:
+                return job
+            raise OrchestrateError(
+                f"fine-tune job {name} {status}{_failed_step(t, name)}; logs: "
+                f"{_studio_url(job) or 'see the job in Azure ML studio'}"
+            )
+        time.sleep(float(os.environ.get("ORCHESTRATE_POLL_SECONDS", POLL_SECONDS)))
+
+
+def _failed_step(t: AzureMLTarget, name: str) -> str:
+    """' at step X: message' for the first failed child job, when Azure lists them."""
+    try:
+        children = t.azure("list the job's steps", lambda: list(t.ml.jobs.list(parent_job_name=name)))
+        failed = next((c for c in children if c is not None and state_of(c.status) == "Failed"), None)
+    except Exception:  # the step is a courtesy; the failure and its log URL stand without it
+        return ""
+    return f" at step {failed.display_name or failed.name}" if failed is not None else ""
+
+
+def _studio_url(job) -> str:
+    services = getattr(job, "services", None) or {}
+    studio = services.get("Studio")
+    return getattr(studio, "endpoint", "") or getattr(job, "studio_url", "") or ""
+
+
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply)

@@ -1,0 +1,29 @@
+"""What observe read, handed to the stages of the same apply (Terraform's plan -> apply `Private`).
+
+UNREAD means observe did not look (read it now); None means Azure said it does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+class _Unread:
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD: Final[Any] = _Unread()
+
+
+@dataclass
+class Seen:
+    model: Any = None  # the registry's base model, resolved once per apply
+    data_versions: dict[str, str] | None = None  # role -> data asset version found
+    compute: Any = UNREAD  # the cluster, or None
+    endpoint: Any = UNREAD  # the online endpoint, or None
+    job: Any = None  # the completed fine-tune job of this fingerprint
+    attach: str | None = None  # a running job of this fingerprint to re-attach to
+    next_job_name: str | None = None  # the first free job name (Azure never reuses one)
+    submitted: str | None = None  # the job this apply submitted or re-attached to
