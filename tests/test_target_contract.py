@@ -1,0 +1,48 @@
+"""Both targets (and the test fake) implement the declared contract, for every stage.
+
+mypy checks the same statically: get_target() returns a Target, built from either class."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from orchestrator.stages import STAGES
+from orchestrator.target import BaseTarget, Target
+from tests.fake_target import FakeTarget
+
+
+def _targets() -> list[type[BaseTarget]]:
+    # Importing either target imports neither torch nor azure (they are imported by the stages).
+    from orchestrator.targets.azureml.target import AzureMLTarget
+    from orchestrator.targets.local.target import LocalTarget
+
+    return [AzureMLTarget, LocalTarget, FakeTarget]
+
+
+@pytest.mark.parametrize("cls", _targets(), ids=lambda c: c.__name__)
+def test_every_stage_has_observe_apply_and_destroy(cls):
+    assert set(cls.handlers) == {s.name for s in STAGES}, cls
+    for name, handler in cls.handlers.items():
+        assert callable(handler.observe) and callable(handler.apply), (cls, name)
+        assert handler.destroy is None or callable(handler.destroy), (cls, name)
+        # observe (target, fingerprint, cached); apply (target, planned, events, ready); destroy (target, entry)
+        assert len(inspect.signature(handler.observe).parameters) == 3, (cls, name)
+        assert len(inspect.signature(handler.apply).parameters) == 4, (cls, name)
+        if handler.destroy is not None:
+            assert len(inspect.signature(handler.destroy).parameters) == 2, (cls, name)
+
+
+@pytest.mark.parametrize("cls", _targets(), ids=lambda c: c.__name__)
+def test_each_target_has_what_the_protocol_lists(cls):
+    members = [m for m in dir(Target) if not m.startswith("_")]
+    assert {"observe", "lock", "apply_stage", "destroy_stage", "left_running", "invoke", "scoring_uri"} <= set(members)
+    for member in members:
+        wanted = getattr(Target, member)
+        got = getattr(cls, member, None)
+        assert got is not None, f"{cls.__name__} lacks {member}"
+        if callable(wanted):
+            want_params = list(inspect.signature(wanted).parameters)
+            got_params = list(inspect.signature(got).parameters)
+            assert got_params[: len(want_params)] == want_params, (cls.__name__, member, got_params)
