@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.spec.validate import deref as _deref
+from orchestrator.spec.schema import deref as _deref
 
 
 def reference_markdown(schema: dict) -> str:
