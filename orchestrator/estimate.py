@@ -49,6 +49,8 @@ class Estimate:
     endpoint_cost_per_day: float | None = None
     currency: str = ""
     local: bool = False  # runs on this machine: no GPU and no endpoint bill
+    nodes: int = 1
+    gpus_per_node: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,14 +108,25 @@ def estimate(spec: RunSpec, *, prices: dict | None = None, throughput: int | Non
         return Estimate(tokens, basis, None, None, None, 0.0, local=True)
     gpus = spec.finetune.gpus_per_node if isinstance(spec.finetune.gpus_per_node, int) else gpus_for(spec.compute.sku)
     per_gpu = throughput or TOKENS_PER_S_PER_GPU.get(_family(spec.compute.sku) or "", None)
+    nodes = spec.finetune.num_nodes
     wall = gpu_hours = cost = None
     if tokens is not None and per_gpu and gpus:
-        wall = spec.finetune.epochs * tokens / (per_gpu * gpus) / 3600
-        gpu_hours = wall * gpus
+        wall = spec.finetune.epochs * tokens / (per_gpu * gpus * nodes) / 3600  # data-parallel over every GPU
+        gpu_hours = wall * gpus * nodes
         if spec.compute.sku.lower() in table:
-            cost = wall * table[spec.compute.sku.lower()]  # a node is billed per hour, all its GPUs included
+            cost = wall * nodes * table[spec.compute.sku.lower()]  # a node is billed per hour, all its GPUs included
     return Estimate(
-        tokens, basis, per_gpu, wall, gpu_hours, instance_hours, cost, endpoint_cost, prices.get("currency", "")
+        tokens,
+        basis,
+        per_gpu,
+        wall,
+        gpu_hours,
+        instance_hours,
+        cost,
+        endpoint_cost,
+        prices.get("currency", ""),
+        nodes=nodes,
+        gpus_per_node=gpus,
     )
 
 
@@ -124,8 +137,11 @@ def estimate_text(e: Estimate) -> str:
     if e.finetune_gpu_hours is None:
         ft = f"fine-tune: no GPU-hour estimate ({e.tokens_basis})"
     else:
+        shape = (
+            f"{e.nodes} node{'s' if e.nodes != 1 else ''} x {e.gpus_per_node} GPU{'s' if e.gpus_per_node != 1 else ''}"
+        )
         ft = (
-            f"fine-tune: ~{e.finetune_gpu_hours:.1f} GPU-hours (~{e.finetune_wall_hours:.1f} h wall) for "
+            f"fine-tune: ~{e.finetune_gpu_hours:.1f} GPU-hours (~{e.finetune_wall_hours:.1f} h wall on {shape}) for "
             f"{e.tokens_basis}, assuming {e.throughput_per_gpu} tokens/s per GPU"
         )
         if e.finetune_cost is not None:

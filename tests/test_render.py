@@ -23,7 +23,7 @@ def test_render_files_load_back_with_azure_ai_ml(tmp_path):
     assert node.component == "azureml://registries/azureml/components/chat_completion_pipeline/labels/latest"
     inputs = yaml.safe_load((tmp_path / "pipeline-job.yaml").read_text())["jobs"]["finetune"]["inputs"]
     assert inputs["learning_rate"] == 5e-6 and inputs["precision"] == "16" and inputs["apply_lora"] == "true"
-    assert inputs["number_of_gpu_to_use_finetuning"] == 1
+    assert inputs["number_of_gpu_to_use_finetuning"] == 1 and inputs["num_nodes_finetune"] == 1
     assert inputs["compute_finetune"] == "gpu-a100" and inputs["train_file_path"]["path"] == "${{parent.inputs.train}}"
     assert job.settings.force_rerun is False and job.settings.continue_on_step_failure is False
     assert job.name == f"phi3-ultrachat-ft-{prints['finetune'][:12]}"

@@ -100,6 +100,7 @@ class Finetune:
     seed: int
     deepspeed: DeepSpeed
     gpus_per_node: Any  # "auto" or int
+    num_nodes: int = 1
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ def _finetune(data: dict) -> Finetune:
         seed=t("seed"),
         deepspeed=DeepSpeed(ds("enabled"), ds("stage")),
         gpus_per_node=t("gpus_per_node"),
+        num_nodes=t("num_nodes", 1),
     )
     for part in (t, lora, ds):
         part.done()

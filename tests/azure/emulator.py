@@ -32,6 +32,14 @@ from tests.azure.tls import make_ca
 LOCATION = "eastus"
 STORAGE_ACCOUNT = "wsstorage01"
 REGISTRY_SUB = "registry-sub-0000"
+# VM size -> (quota family, vCPUs), from MicrosoftDocs/azure-compute-docs (reference/azureml.md section 6).
+SIZES = {
+    "Standard_NC24ads_A100_v4": ("standardNCADSA100v4Family", 24),
+    "Standard_NC48ads_A100_v4": ("standardNCADSA100v4Family", 48),
+    "Standard_NC6s_v3": ("standardNCSv3Family", 6),
+    "Standard_NC24s_v3": ("standardNCSv3Family", 24),
+    "Standard_ND40rs_v2": ("standardNDSv2Family", 40),
+}
 REGISTRY_RG = "registry-rg"
 ARM = "management.azure.com"
 WS = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.machinelearningservices/workspaces/(?P<ws>[^/]+)"
@@ -97,6 +105,15 @@ class Config:
             "Standard_NC6s_v3": 1,
             "Standard_ND40rs_v2": 8,
             "Standard_NC24s_v3": 4,
+        }
+    )
+    # vCPU quota per VM family in the workspace's region: family -> (in use, limit). Generous by
+    # default; tests lower it to see a refusal.
+    usage: dict = field(
+        default_factory=lambda: {
+            "standardNCADSA100v4Family": (0, 96),
+            "standardNCSv3Family": (0, 48),
+            "standardNDSv2Family": (0, 80),
         }
     )
 
@@ -445,11 +462,13 @@ class AzureEmulator:
         return Response(204)
 
     def vm_sizes(self, req: Request, sub: str, loc: str) -> Response:
+        # VirtualMachineSizes_List: one `value[]`, no paging (reference/azureml-rest-contract.md).
+        # Families and vCPUs as Azure's size docs give them (reference/azureml.md section 6).
         sizes = [
             {
                 "name": name,
-                "family": "standardNCADSA100v4Family",
-                "vCPUs": 24,
+                "family": SIZES[name][0],
+                "vCPUs": SIZES[name][1],
                 "gpus": gpus,
                 "memoryGB": 220,
                 "maxResourceVolumeMB": 65536,
@@ -458,6 +477,31 @@ class AzureEmulator:
             for name, gpus in self.config.gpus.items()
         ]
         return Response(200, {"value": sizes})
+
+    def usages(self, req: Request, sub: str, loc: str) -> Response:
+        """Usages_List: per-family vCPU usage and limit, paged with nextLink (the SDK follows it),
+        one family per page here so that paging is exercised."""
+        families = sorted(self.config.usage)
+        page = int(req.query.get("page", "0"))
+        items = [
+            {
+                "id": f"/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}/usages/{family}",
+                "amlWorkspaceLocation": loc,
+                "type": "Microsoft.MachineLearningServices/vmFamily/usages",
+                "unit": "Count",
+                "currentValue": self.config.usage[family][0],
+                "limit": self.config.usage[family][1],
+                "name": {"value": family, "localizedValue": f"{family} vCPUs"},
+            }
+            for family in families[page : page + 1]
+        ]
+        body: dict = {"value": items}
+        if page + 1 < len(families):
+            body["nextLink"] = (
+                f"https://{ARM}/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}/"
+                f"usages?api-version={req.query.get('api-version', '')}&page={page + 1}"
+            )
+        return Response(200, body)
 
     def datastores(self, req: Request, **_) -> Response:
         return Response(200, {"value": [self._datastore(req.path.lower().rstrip("/"))]})
@@ -842,6 +886,11 @@ ROUTES: list[tuple[str, str, Callable]] = [
         "GET",
         r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/vmsizes",
         E.vm_sizes,
+    ),
+    (
+        "GET",
+        r"/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.machinelearningservices/locations/(?P<loc>[^/]+)/usages",
+        E.usages,
     ),
     (
         "GET",

@@ -9,6 +9,7 @@ from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import model as base
+from orchestrator.targets.azureml import quota
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
 from orchestrator.targets.azureml.seen import UNREAD
 
@@ -78,10 +79,10 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         )
     gpus = None
     if t.spec.finetune.gpus_per_node == "auto":
-        sizes = t.azure("list VM sizes", lambda: list(t.ml.compute.list_sizes()))
-        gpus = next((s.gpus for s in sizes if s.name.lower() == c.sku.lower()), None)
-        if gpus is None:
+        size = quota.sizes(t).get(c.sku.lower())
+        if size is None:
             raise OrchestrateError(f"compute.sku {c.sku} is not offered in this workspace's region")
+        gpus = size.gpus
         if not gpus:
             raise OrchestrateError(f"compute.sku {c.sku} has no GPU; fine-tuning needs a GPU SKU")
     cluster = t.seen.compute
@@ -96,6 +97,11 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
             "cannot change: choose another compute.name or delete the cluster"
         )
+    _check_nodes(t, cluster)
+    needs = [quota.Need("the fine-tune", c.sku, t.spec.finetune.num_nodes)]
+    if d.sku:
+        needs.append(deployment_need(t, endpoint))
+    quota.check(t, needs)
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
@@ -113,6 +119,31 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         verb = "create" if cluster is None else "scale"
         t.azure(f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
     return {"gpus": gpus, "detail": f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances{gpu_text}"}
+
+
+def deployment_need(t: AzureMLTarget, endpoint) -> quota.Need:
+    """The deployment's instances with the upgrade reserve, less what it already holds when it
+    exists with the same SKU (an update needs only the difference)."""
+    d = t.spec.deployment
+    held = 0
+    if endpoint is not None:
+        current = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
+        if current is not None and str(current.instance_type).lower() == str(d.sku).lower():
+            held = quota.deployment_instances(current.instance_count or 0)
+    return quota.Need("the deployment", str(d.sku), max(quota.deployment_instances(d.instance_count) - held, 0))
+
+
+def _check_nodes(t: AzureMLTarget, cluster) -> None:
+    """finetune.num_nodes must fit the cluster: the spec's max for a cluster this run makes (or
+    scales), the live maximum for a shared one."""
+    nodes, c = t.spec.finetune.num_nodes, t.compute
+    shared = cluster is not None and not is_ours(cluster, t.spec)
+    most = cluster.max_instances if shared else c.max_instances
+    if nodes > most:
+        where = f"existing cluster {c.name} scales to {most}" if shared else f"compute.max_instances is {most}"
+        raise OrchestrateError(
+            f"finetune.num_nodes is {nodes} but {where}: lower num_nodes or raise the cluster's maximum"
+        )
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:

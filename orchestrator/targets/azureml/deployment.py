@@ -14,8 +14,8 @@ from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, SmokeTestFailed, StageHandler
 from orchestrator.targets import dataprep, smoke
+from orchestrator.targets.azureml import compute, entities, quota
 from orchestrator.targets.azureml import endpoint as endpoints
-from orchestrator.targets.azureml import entities
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 from orchestrator.targets.azureml.seen import UNREAD
@@ -48,6 +48,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     d = t.spec.deployment
+    quota.check(t, [compute.deployment_need(t, endpoints.read(t))])  # an update may need more cores
     reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
     deployment = entities.deployment(t.spec, t.prints, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:

@@ -47,6 +47,7 @@ def finetune_inputs(spec: RunSpec, *, gpus: int) -> dict:
         "compute_finetune": compute,
         "compute_model_evaluation": compute,
         "number_of_gpu_to_use_finetuning": gpus,
+        "num_nodes_finetune": ft.num_nodes,
         "num_train_epochs": ft.epochs,
         "learning_rate": ft.learning_rate,
         "per_device_train_batch_size": ft.batch_size,

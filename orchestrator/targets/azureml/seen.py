@@ -27,3 +27,4 @@ class Seen:
     attach: str | None = None  # a running job of this fingerprint to re-attach to
     next_job_name: str | None = None  # the first free job name (Azure never reuses one)
     submitted: str | None = None  # the job this apply submitted or re-attached to
+    sizes: dict[str, Any] | None = None  # the region's VM sizes by lower-case name
