@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.kinds import Action, PlanMode
+from orchestrator.model_defaults import Setting, effective
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages import BY_NAME, STAGES
 
@@ -35,6 +36,9 @@ class Observed:
     note: str = ""  # what the target knows that the plan should say (a job to re-attach, a pinned version)
     kept: str = ""  # why destroy leaves it, if it does (an Azure job stays in the run history)
     pinned: str = ""  # what a moving reference resolved to (model version latest -> its id): saved plans check it
+    # What the resource publishes for the stages after it: the base model's `model_specific_defaults`
+    # tag ({component input: string}), applied to the fields the spec leaves unset.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Plan:
     mode: PlanMode = PlanMode.APPLY
     observed: bool = False  # False: no target was asked, so everything shows as to create
     observed_digest: str = ""  # hash of the observed state this plan was made from (saved plans check it)
+    settings: tuple[Setting, ...] = ()  # each fine-tune value and its source, once the model was read
     format_version: int = FORMAT_VERSION
     orchestrate_version: str = __version__
 
@@ -113,6 +118,8 @@ def fingerprints(spec: RunSpec) -> dict[str, str]:
 
 def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = None) -> Plan:
     """The apply plan. `observed` None means no target was asked: every stage is to create."""
+    digest_of_spec = spec_digest(spec)
+    spec, settings = with_model_defaults(spec, observed)
     prints = fingerprints(spec)
     planned: dict[str, PlannedStage] = {}
     torn = (observed or {}).get("teardown")
@@ -142,11 +149,26 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
         spec.name,
         spec.target,
         spec.source_path,
-        spec_digest(spec),
+        digest_of_spec,
         tuple(planned.values()),
         observed=observed is not None,
         observed_digest=observed_digest(observed),
+        settings=settings,
     )
+
+
+def with_model_defaults(
+    spec: RunSpec, observed: Mapping[str, Observed | None] | None
+) -> tuple[RunSpec, tuple[Setting, ...]]:
+    """The spec as the run uses it: the fields it leaves unset take what the observed base model
+    publishes (nothing offline). The targets apply the same function to their own copy."""
+    published: dict[str, str] = {}
+    for seen in (observed or {}).values():
+        if seen is not None:
+            published.update(seen.settings)
+    if not published:
+        return spec, ()
+    return effective(spec, published)
 
 
 def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], keep: tuple[str, ...] = ()) -> Plan:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
-from orchestrator.plan import Observed, PlannedStage, fingerprints
+from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
 
@@ -107,11 +107,16 @@ class BaseTarget:
         self.recorded: dict[str, dict] = {}  # the state file as the last observe read it
 
     def observe(self) -> dict[str, Observed]:
+        """Every stage in order. What a stage publishes (the base model's defaults) changes the
+        spec the later stages run, so their fingerprints are computed again from there on."""
         self.recorded = self.state.stages()
-        return {
-            name: self.handlers[name].observe(self, fingerprint, self.recorded.get(name, {}))
-            for name, fingerprint in self.prints.items()
-        }
+        out: dict[str, Observed] = {}
+        for name in list(self.prints):
+            out[name] = self.handlers[name].observe(self, self.prints[name], self.recorded.get(name, {}))
+            if out[name].settings:
+                self.spec, _ = with_model_defaults(self.spec, out)
+                self.prints = fingerprints(self.spec)
+        return out
 
     def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
         record = self.handlers[planned.name].apply(self, planned, events, ready)

@@ -87,10 +87,24 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
             text = paint(text, _COLORS[Action(plan.stages[i - 1].action)], enabled=color)
         lines.append(text)
     lines.append("")
+    if plan.settings:
+        lines.extend(settings_text(plan.settings))
+        lines.append("")
     if not plan.observed:
         lines.append("No target state was read: every stage shows as to create.")
     lines.append(paint(f"{title}: {plan.summary()}", None, enabled=color, bold=True))
     return "\n".join(lines)
+
+
+def settings_text(settings) -> list[str]:
+    """`finetune: epochs 1 (spec), learning_rate 7e-06 (model default), ...`, wrapped."""
+    import textwrap
+
+    def shown(value) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    text = ", ".join(f"{s.field} {shown(s.value)} ({s.source})" for s in settings)
+    return textwrap.wrap("Fine-tune settings: " + text, width=100, subsequent_indent="  ")
 
 
 def plan_json(plan: Plan) -> str:

@@ -158,12 +158,15 @@ class RunSpec:
     smoke_test: SmokeTest
     teardown_after_smoke_test: bool
     source_path: str = ""
+    # finetune fields the spec file sets itself (dotted, e.g. "lora.r"): they win over the base
+    # model's published defaults; the others take those defaults (orchestrator/model_defaults.py).
+    finetune_set: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def build_runspec(data: dict, source_path: str = "") -> RunSpec:
+def build_runspec(data: dict, source_path: str = "", *, finetune_set: tuple[str, ...] = ()) -> RunSpec:
     """Build the typed spec from schema-valid data whose defaults are already filled."""
     top = _take(data, where="spec")
     target = top("target")
@@ -182,6 +185,7 @@ def build_runspec(data: dict, source_path: str = "") -> RunSpec:
         smoke_test=_smoke_test(top("smoke_test")),
         teardown_after_smoke_test=_take(top("teardown"), where="teardown")("after_smoke_test"),
         source_path=source_path,
+        finetune_set=finetune_set,
     )
     register = _take(top("register"), where="register")
     register_name = register("name") or derived_register_name(spec.model.name, name)

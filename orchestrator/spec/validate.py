@@ -104,9 +104,20 @@ def check_loaded(loaded: LoadedSpec, *, build: bool = True) -> Checked:
         if result.ok and build:
             from orchestrator.spec.model import build_runspec
 
-            result.spec = build_runspec(filled, loaded.path)
+            result.spec = build_runspec(filled, loaded.path, finetune_set=_dotted_keys(data.get("finetune") or {}))
     result.diagnostics = _dedupe(sorted(result.diagnostics, key=lambda d: (d.line, d.col, d.message)))
     return result
+
+
+def _dotted_keys(data: dict, prefix: str = "") -> tuple[str, ...]:
+    """The leaf keys a mapping sets, dotted ({"lora": {"r": 8}} -> ("lora.r",)), before defaults."""
+    keys: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            keys.extend(_dotted_keys(value, f"{prefix}{key}."))
+        else:
+            keys.append(f"{prefix}{key}")
+    return tuple(sorted(keys))
 
 
 def load_runspec(path: str | Path, *, env: dict | None = None) -> RunSpec:

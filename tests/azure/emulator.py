@@ -569,6 +569,16 @@ class AzureEmulator:
             },
         )
 
+    def publish_model_defaults(self, defaults: dict[str, str], version: str = "15") -> None:
+        """The registry model's `model_specific_defaults` tag: a JSON object of strings, as
+        azureml-assets publishes it (assets/models/system/phi-3-mini-4k-instruct/spec.yaml)."""
+        base = (
+            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+            "microsoft.machinelearningservices/registries/azureml"
+        )
+        model = self.store[f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"]
+        model["properties"]["tags"]["model_specific_defaults"] = json.dumps(defaults)
+
     def _seed_registry(self) -> None:
         allow = (
             "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from tests.azure.test_apply_azure import _mutated
 
 BILLABLE = ("PUT jobs", "PUT computes", "PUT onlineEndpoints", "PATCH", "DELETE")
@@ -58,3 +56,63 @@ def test_two_nodes_are_submitted_and_more_than_the_cluster_holds_are_refused(emu
     (job,) = emulator.resources("jobs").values()
     assert job["properties"]["jobs"]["finetune"]["inputs"]["num_nodes_finetune"]["value"] in (2, "2")
     assert "2 nodes x 1 GPU" in orchestrate("plan", azure_spec, "--offline").output
+
+
+PHI3_DEFAULTS = {  # as the registry publishes them for Phi-3-mini-4k-instruct: strings throughout
+    "apply_deepspeed": "true",
+    "deepspeed_stage": "2",
+    "apply_lora": "true",
+    "precision": "16",
+    "num_train_epochs": "2",
+    "per_device_train_batch_size": "1",
+    "learning_rate": "7e-06",
+    "lr_scheduler_type": "cosine",
+}
+
+
+def _without_epochs_and_rate(azure_spec) -> None:
+    text = azure_spec.read_text()
+    assert "  epochs: 1\n" in text and "  learning_rate: 5.0e-6\n" in text
+    azure_spec.write_text(text.replace("  epochs: 1\n", "").replace("  learning_rate: 5.0e-6\n", ""))
+
+
+def _job_inputs(emulator) -> dict:
+    (job,) = emulator.resources("jobs").values()
+    return {k: v.get("value") for k, v in job["properties"]["jobs"]["finetune"]["inputs"].items() if "value" in v}
+
+
+def test_unset_fields_take_the_models_published_defaults(emulator, azure_spec, orchestrate):
+    emulator.publish_model_defaults(PHI3_DEFAULTS)
+    _without_epochs_and_rate(azure_spec)
+    plan = orchestrate("plan", azure_spec)
+    assert plan.exit_code == 0, plan.output
+    text = " ".join(plan.output.split())
+    assert "learning_rate 7e-06 (model default)" in text and "epochs 2 (model default)" in text
+    assert "deepspeed.enabled false (spec)" in text  # the spec sets it: the model's "true" does not win
+    assert "warmup_steps 0 (spec)" in text and "batch_size 1 (spec)" in text
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    inputs = _job_inputs(emulator)
+    assert float(inputs["learning_rate"]) == 7e-06 and int(inputs["num_train_epochs"]) == 2
+    assert inputs["apply_deepspeed"] == "false"
+    before = len(emulator.requests)
+    again = orchestrate("apply", azure_spec, "-y")
+    assert again.exit_code == 0 and "No changes" in again.output  # the defaults are part of the fingerprint
+    assert not _mutated(emulator, before)
+
+    # The registry publishes a new default: the plan shows the fine-tune (and what follows) to rerun.
+    emulator.publish_model_defaults({**PHI3_DEFAULTS, "learning_rate": "8e-06"})
+    changed = orchestrate("plan", azure_spec, "--detailed-exitcode")
+    assert changed.exit_code == 2
+    assert "learning_rate 8e-06 (model default)" in " ".join(changed.output.split())
+    finetune_row = next(line for line in changed.output.splitlines() if " finetune " in line)
+    assert "replace" in finetune_row
+
+
+def test_fields_the_spec_sets_keep_their_values(emulator, azure_spec, orchestrate):
+    emulator.publish_model_defaults(PHI3_DEFAULTS)
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    inputs = _job_inputs(emulator)
+    assert float(inputs["learning_rate"]) == 5e-06 and int(inputs["num_train_epochs"]) == 1
+    assert "learning_rate 5e-06 (spec)" in " ".join(result.output.split())

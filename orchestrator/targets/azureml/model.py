@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.model_defaults import TAG, parse_tag
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.target import Ready, StageHandler, not_ready
 
@@ -36,9 +37,10 @@ def _resolve(t: AzureMLTarget):
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     model = base_model(t)
     pinned = f"resolves to {t.spec.model.name} version {model.version}"
+    published = parse_tag((model.tags or {}).get(TAG))
     if cached.get("fingerprint") == fingerprint and cached.get("id") == model.id:
-        return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned, pinned=model.id)
-    return Observed(False, note=f"not resolved yet; {pinned}", pinned=model.id)
+        return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned, pinned=model.id, settings=published)
+    return Observed(False, note=f"not resolved yet; {pinned}", pinned=model.id, settings=published)
 
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
