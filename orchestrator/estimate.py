@@ -104,17 +104,18 @@ def estimate(spec: RunSpec, *, prices: dict | None = None, throughput: int | Non
     endpoint_cost = None
     if spec.deployment.sku and spec.deployment.sku.lower() in table:
         endpoint_cost = instance_hours * table[spec.deployment.sku.lower()]
-    if spec.compute is None:  # target local: no GPU, no bill
+    sku = spec.finetune_sku  # the cluster's size, or the serverless instance type
+    if sku is None:  # target local: no GPU, no bill
         return Estimate(tokens, basis, None, None, None, 0.0, local=True)
-    gpus = spec.finetune.gpus_per_node if isinstance(spec.finetune.gpus_per_node, int) else gpus_for(spec.compute.sku)
-    per_gpu = throughput or TOKENS_PER_S_PER_GPU.get(_family(spec.compute.sku) or "", None)
+    gpus = spec.finetune.gpus_per_node if isinstance(spec.finetune.gpus_per_node, int) else gpus_for(sku)
+    per_gpu = throughput or TOKENS_PER_S_PER_GPU.get(_family(sku) or "", None)
     nodes = spec.finetune.num_nodes
     wall = gpu_hours = cost = None
     if tokens is not None and per_gpu and gpus:
         wall = spec.finetune.epochs * tokens / (per_gpu * gpus * nodes) / 3600  # data-parallel over every GPU
         gpu_hours = wall * gpus * nodes
-        if spec.compute.sku.lower() in table:
-            cost = wall * nodes * table[spec.compute.sku.lower()]  # a node is billed per hour, all its GPUs included
+        if sku.lower() in table:
+            cost = wall * nodes * table[sku.lower()]  # a node is billed per hour, all its GPUs included
     return Estimate(
         tokens,
         basis,

@@ -46,3 +46,20 @@ def test_render_files_load_back_with_azure_ai_ml(tmp_path):
 def test_render_refuses_local_target(tmp_path):
     result = CliRunner().invoke(cli, ["render", str(SPECS / "quickstart-local.yaml"), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "target local" in result.output
+
+
+def test_a_multi_node_serverless_job_renders_and_loads_back(tmp_path, write_spec):
+    text = (SPECS / "phi3-ultrachat.yaml").read_text()
+    text = text[: text.index("compute:\n")] + text[text.index("finetune:\n") :]
+    text = text.replace(
+        "  gpus_per_node: auto", "  gpus_per_node: auto\n  num_nodes: 2\n  instance_type: Standard_NC48ads_A100_v4"
+    )
+    spec = write_spec(text)
+    result = CliRunner().invoke(cli, ["render", str(spec), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    job = ml.load_job(tmp_path / "pipeline-job.yaml")
+    assert job.jobs["finetune"] is not None
+    inputs = yaml.safe_load((tmp_path / "pipeline-job.yaml").read_text())["jobs"]["finetune"]["inputs"]
+    assert inputs["num_nodes_finetune"] == 2 and inputs["number_of_gpu_to_use_finetuning"] == 2  # NC48: 2 GPUs
+    assert inputs["compute_finetune"] == "serverless"
+    assert inputs["instance_type_finetune"] == inputs["instance_type_model_evaluation"] == "Standard_NC48ads_A100_v4"

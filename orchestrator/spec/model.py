@@ -101,6 +101,7 @@ class Finetune:
     deepspeed: DeepSpeed
     gpus_per_node: Any  # "auto" or int
     num_nodes: int = 1
+    instance_type: str | None = None  # serverless: the VM size when the spec has no compute
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def finetune_sku(self) -> str | None:
+        """The VM size the fine-tune runs on: the cluster's, or the serverless instance type."""
+        return self.compute.sku if self.compute is not None else self.finetune.instance_type
 
 
 def build_runspec(data: dict, source_path: str = "", *, finetune_set: tuple[str, ...] = ()) -> RunSpec:
@@ -251,6 +257,7 @@ def _finetune(data: dict) -> Finetune:
         deepspeed=DeepSpeed(ds("enabled"), ds("stage")),
         gpus_per_node=t("gpus_per_node"),
         num_nodes=t("num_nodes", 1),
+        instance_type=t("instance_type"),
     )
     for part in (t, lora, ds):
         part.done()

@@ -102,16 +102,25 @@ def _names(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     return out
 
 
+def _sku_path(data: dict) -> tuple[str, ...] | None:
+    """Where the fine-tune's VM size is written: compute.sku, or finetune.instance_type (serverless)."""
+    if data["target"] != "azureml":
+        return None
+    if data.get("compute") is not None:
+        return ("compute", "sku")
+    return ("finetune", "instance_type") if data["finetune"].get("instance_type") else None
+
+
 def _finetune_sku(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
-    compute = data.get("compute")
-    if data["target"] != "azureml" or compute is None:
+    where = _sku_path(data)
+    if where is None:
         return []
-    sku = compute["sku"]
+    sku = data[where[0]][where[1]]
     if sku.lower() in UNSUPPORTED_FOR_FINETUNE:
         return [
             _at(
                 loaded,
-                ("compute", "sku"),
+                where,
                 f"{sku} (Tesla K80) is not supported for fine-tuning",
                 "pick e.g. Standard_NC24ads_A100_v4 or Standard_ND96asr_v4",
             )
@@ -120,20 +129,21 @@ def _finetune_sku(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
 
 
 def _gpus(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
-    compute = data.get("compute")
-    if data["target"] != "azureml" or compute is None:
+    where = _sku_path(data)
+    if where is None:
         return []
+    sku = data[where[0]][where[1]]
     ft = data["finetune"]
     gpus = ft["gpus_per_node"]
-    known = gpus_for(compute["sku"])
+    known = gpus_for(sku)
     out = []
     if gpus == "auto" and known is None:
         out.append(
             _at(
                 loaded,
-                ("compute", "sku"),
-                f"GPUs per node of {compute['sku']} are not known to orchestrate",
-                f"set finetune.gpus_per_node to the number of GPUs of one {compute['sku']} node",
+                where,
+                f"GPUs per node of {sku} are not known to orchestrate",
+                f"set finetune.gpus_per_node to the number of GPUs of one {sku} node",
             )
         )
         return out
@@ -142,17 +152,17 @@ def _gpus(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
             _at(
                 loaded,
                 ("finetune", "gpus_per_node"),
-                f"finetune.gpus_per_node is {gpus} but {compute['sku']} has {known}",
+                f"finetune.gpus_per_node is {gpus} but {sku} has {known}",
                 f"set it to {known} or auto",
             )
         )
-    total = (known if gpus == "auto" else gpus) or 0
+    total = ((known if gpus == "auto" else gpus) or 0) * ft.get("num_nodes", 1)
     if ft["deepspeed"]["enabled"] and total <= 1:
         out.append(
             _at(
                 loaded,
                 ("finetune", "deepspeed", "enabled"),
-                f"DeepSpeed is on with one GPU per node ({compute['sku']}): "
+                f"DeepSpeed is on with one GPU per node ({sku}): "
                 "ZeRO shards state across GPUs, so one GPU gains only its CPU offload and pays its overhead",
                 "keep it if you rely on its memory savings; otherwise set enabled: false or use a multi-GPU SKU",
                 severity="warning",

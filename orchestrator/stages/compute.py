@@ -13,9 +13,15 @@ class ComputeStage(Stage):
     summary = "check the cluster: SKU allowed for the model, GPUs per node, not in a failed state"
 
     def inputs(self, spec: RunSpec) -> dict:
-        if spec.compute is None:
-            return {"local": True}
-        return asdict(spec.compute)
+        if spec.compute is not None:
+            return asdict(spec.compute)
+        if spec.finetune.instance_type:
+            return {"serverless": spec.finetune.instance_type, "nodes": spec.finetune.num_nodes}
+        return {"local": True}
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
-        return "this machine (CPU)" if spec.compute is None else spec.compute.name
+        if spec.compute is not None:
+            return spec.compute.name
+        if spec.finetune.instance_type:
+            return f"serverless {spec.finetune.instance_type}"
+        return "this machine (CPU)"

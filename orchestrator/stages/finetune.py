@@ -17,9 +17,11 @@ class FinetuneStage(Stage):
 
     def inputs(self, spec: RunSpec) -> dict:
         params = asdict(spec.finetune)
+        # Added in 0.2.0: at their defaults they must not change the fingerprint of runs made before.
         if params["num_nodes"] == 1:
-            # Added in 0.2.0: at its default it must not change the fingerprint of runs made before.
             del params["num_nodes"]
+        if params["instance_type"] is None:
+            del params["instance_type"]
         # Only what the job runs on matters here: scaling the cluster (min/max) must not rerun it.
         if spec.compute is not None:
             params["compute"] = {"name": spec.compute.name, "sku": spec.compute.sku}

@@ -116,3 +116,38 @@ def test_fields_the_spec_sets_keep_their_values(emulator, azure_spec, orchestrat
     inputs = _job_inputs(emulator)
     assert float(inputs["learning_rate"]) == 5e-06 and int(inputs["num_train_epochs"]) == 1
     assert "learning_rate 5e-06 (spec)" in " ".join(result.output.split())
+
+
+def _serverless(azure_spec, instance_type: str = "Standard_NC24ads_A100_v4") -> None:
+    text = azure_spec.read_text()
+    start, end = text.index("compute:\n"), text.index("finetune:\n")
+    text = text[:start] + text[end:]  # no cluster at all
+    azure_spec.write_text(
+        text.replace("  gpus_per_node: auto", f"  gpus_per_node: auto\n  instance_type: {instance_type}")
+    )
+
+
+def test_a_spec_without_compute_runs_serverless(emulator, azure_spec, orchestrate):
+    _serverless(azure_spec)
+    plan = orchestrate("plan", azure_spec)
+    assert plan.exit_code == 0, plan.output
+    assert "serverless Standard_NC24ads_A100_v4" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert emulator.resources("computes") == {}  # nothing to create, nothing billing while idle
+    inputs = _job_inputs(emulator)
+    assert inputs["compute_finetune"] == "serverless" and inputs["compute_preprocess"] == "serverless"
+    assert inputs["instance_type_finetune"] == "Standard_NC24ads_A100_v4"
+    assert int(inputs["number_of_gpu_to_use_finetuning"]) == 1  # from the listed size, as for a cluster
+    assert orchestrate("destroy", azure_spec, "-y").exit_code == 0
+
+
+def test_a_serverless_instance_type_outside_the_allow_list_is_refused(emulator, azure_spec, orchestrate):
+    _serverless(azure_spec, "Standard_NC24s_v3")
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert (
+        "finetune.instance_type Standard_NC24s_v3 is not in Phi-3-mini-4k-instruct's finetune_compute_allow_list"
+        in (result.output)
+    )
+    assert _billable(emulator) == []

@@ -319,3 +319,17 @@ def test_mutated_specs_never_crash_and_errors_are_located(mutations):
         assert result.spec is not None
     else:
         assert result.spec is None and any(d.severity == "error" for d in result.diagnostics)
+
+
+def test_azureml_needs_a_cluster_or_a_serverless_instance_type(write_spec, phi3_text):
+    no_compute = phi3_text[: phi3_text.index("compute:\n")] + phi3_text[phi3_text.index("finetune:\n") :]
+    errs, _ = errors_for(write_spec, no_compute)
+    assert [e.message for e in errs] == ["missing required key 'compute' in the spec (needed by target azureml)"]
+    serverless = no_compute.replace(
+        "  gpus_per_node: auto", "  gpus_per_node: auto\n  instance_type: Standard_NC24ads_A100_v4"
+    )
+    errs, _ = errors_for(write_spec, serverless)
+    assert errs == []
+    k80 = serverless.replace("instance_type: Standard_NC24ads_A100_v4", "instance_type: Standard_NC24")
+    errs, _ = errors_for(write_spec, k80)
+    assert [(e.json_path, "K80" in e.message) for e in errs] == [("$.finetune.instance_type", True)]

@@ -8,6 +8,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.target import Ready, StageHandler
+from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import model as base
 from orchestrator.targets.azureml import quota
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
@@ -21,6 +22,8 @@ UNSUPPORTED_FINETUNE = {"standard_nc6", "standard_nc12", "standard_nc24", "stand
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    if t.spec.compute is None:  # serverless: no cluster; the checks are recorded like a cluster would be
+        return endpoints.observe_recorded(t, fingerprint, cached)
     c = t.compute
     cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
     t.seen.compute = cluster
@@ -62,11 +65,12 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     """Read-only checks first (nothing billable has started), then create or scale the cluster."""
     from azure.ai.ml.entities import AmlCompute
 
-    c, d = t.compute, t.spec.deployment
+    d = t.spec.deployment
+    field, sku = ("compute.sku", t.compute.sku) if t.spec.compute else ("finetune.instance_type", t.serverless_sku)
     model = t.state.stages()["model"] if t.current("model", "id") else base.apply(t, planned, events)
-    base.check_allowed(t, "compute.sku", c.sku, model.get("finetune_allow"), "finetune_compute_allow_list")
-    if model.get("finetune_allow") is None and c.sku.lower() in UNSUPPORTED_FINETUNE:
-        raise OrchestrateError(f"compute.sku {c.sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
+    base.check_allowed(t, field, sku, model.get("finetune_allow"), "finetune_compute_allow_list")
+    if model.get("finetune_allow") is None and sku.lower() in UNSUPPORTED_FINETUNE:
+        raise OrchestrateError(f"{field} {sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
     if d.sku:
         base.check_allowed(t, "deployment.sku", d.sku, model.get("inference_allow"), "inference_compute_allow_list")
     endpoint = t.seen.endpoint
@@ -79,12 +83,21 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         )
     gpus = None
     if t.spec.finetune.gpus_per_node == "auto":
-        size = quota.sizes(t).get(c.sku.lower())
+        size = quota.sizes(t).get(sku.lower())
         if size is None:
-            raise OrchestrateError(f"compute.sku {c.sku} is not offered in this workspace's region")
+            raise OrchestrateError(f"{field} {sku} is not offered in this workspace's region")
         gpus = size.gpus
         if not gpus:
-            raise OrchestrateError(f"compute.sku {c.sku} has no GPU; fine-tuning needs a GPU SKU")
+            raise OrchestrateError(f"{field} {sku} has no GPU; fine-tuning needs a GPU SKU")
+    needs = [quota.Need("the fine-tune", sku, t.spec.finetune.num_nodes)]
+    if d.sku:
+        needs.append(deployment_need(t, endpoint))
+    gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
+    if t.spec.compute is None:
+        quota.check(t, needs)
+        nodes = t.spec.finetune.num_nodes
+        return {"gpus": gpus, "detail": f"serverless {sku}, {nodes} node{'s' if nodes != 1 else ''}{gpu_text}"}
+    c = t.compute
     cluster = t.seen.compute
     if cluster is UNREAD:
         cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
@@ -98,11 +111,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             "cannot change: choose another compute.name or delete the cluster"
         )
     _check_nodes(t, cluster)
-    needs = [quota.Need("the fine-tune", c.sku, t.spec.finetune.num_nodes)]
-    if d.sku:
-        needs.append(deployment_need(t, endpoint))
     quota.check(t, needs)
-    gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
         return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
@@ -147,7 +156,9 @@ def _check_nodes(t: AzureMLTarget, cluster) -> None:
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:
-    """Only a cluster this run created; a shared one stays."""
+    """Only a cluster this run created; a shared one stays (serverless leaves nothing)."""
+    if t.spec.compute is None:
+        return
     cluster = t.find("read the compute cluster", t.ml.compute.get, t.compute.name)
     if cluster is not None and is_ours(cluster, t.spec):
         t.azure(f"delete compute {cluster.name}", lambda: t.ml.compute.begin_delete(cluster.name).result())

@@ -31,9 +31,9 @@ def gpus_per_node(spec: RunSpec, listed: int | None = None) -> int:
         return gpus
     if listed is not None:
         return listed
-    known = gpus_for(spec.compute.sku) if spec.compute else None
+    known = gpus_for(spec.finetune_sku) if spec.finetune_sku else None
     if known is None:  # validate refuses this; reaching it is a bug
-        raise ValueError(f"GPUs per node unknown for {spec.compute.sku if spec.compute else 'no compute'}")
+        raise ValueError(f"GPUs per node unknown for {spec.finetune_sku}")
     return known
 
 
@@ -41,7 +41,13 @@ def finetune_inputs(spec: RunSpec, *, gpus: int) -> dict:
     """The scalar inputs of the component node (data and model inputs are added by the caller)."""
     ft = spec.finetune
     compute = spec.compute.name if spec.compute else "serverless"
+    serverless = {}
+    if spec.compute is None and ft.instance_type:
+        # The component runs its GPU steps on this size when compute_* is "serverless"; import and
+        # preprocess keep the component's CPU default (Standard_d12_v2).
+        serverless = {"instance_type_finetune": ft.instance_type, "instance_type_model_evaluation": ft.instance_type}
     return {
+        **serverless,
         "compute_model_import": compute,
         "compute_preprocess": compute,
         "compute_finetune": compute,

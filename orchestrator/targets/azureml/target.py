@@ -54,6 +54,13 @@ class AzureMLTarget(BaseTarget):
         self.seen = Seen()
 
     @property
+    def serverless_sku(self) -> str:
+        """The serverless fine-tune's instance type (a spec without compute; the schema requires it then)."""
+        if not self.spec.finetune.instance_type:
+            raise OrchestrateError("target azureml needs compute (a cluster) or finetune.instance_type (serverless)")
+        return self.spec.finetune.instance_type
+
+    @property
     def compute(self) -> Compute:
         """The fine-tune cluster; the schema requires it for target azureml."""
         if self.spec.compute is None:
