@@ -69,6 +69,7 @@ class Compute:
     min_instances: int
     max_instances: int
     tier: str
+    fallback: str = "none"  # none | dedicated: what a refused low-priority cluster becomes
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _compute(data: dict | None) -> Compute | None:
     if data is None:
         return None
     t = _take(data, where="compute")
-    c = Compute(t("name"), t("sku"), t("min_instances"), t("max_instances"), t("tier"))
+    c = Compute(t("name"), t("sku"), t("min_instances"), t("max_instances"), t("tier"), t("fallback", "none"))
     t.done()
     return c
 

@@ -14,14 +14,20 @@ class ComputeStage(Stage):
 
     def inputs(self, spec: RunSpec) -> dict:
         if spec.compute is not None:
-            return asdict(spec.compute)
+            params = asdict(spec.compute)
+            if params["fallback"] == "none":  # added in 0.2.0: the default keeps older fingerprints
+                del params["fallback"]
+            return params
         if spec.finetune.instance_type:
             return {"serverless": spec.finetune.instance_type, "nodes": spec.finetune.num_nodes}
         return {"local": True}
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         if spec.compute is not None:
-            return spec.compute.name
+            c = spec.compute
+            if c.tier == "low_priority":
+                return f"{c.name} (low_priority{', falls back to dedicated' if c.fallback == 'dedicated' else ''})"
+            return c.name
         if spec.finetune.instance_type:
             return f"serverless {spec.finetune.instance_type}"
         return "this machine (CPU)"

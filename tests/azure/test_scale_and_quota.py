@@ -151,3 +151,35 @@ def test_a_serverless_instance_type_outside_the_allow_list_is_refused(emulator, 
         in (result.output)
     )
     assert _billable(emulator) == []
+
+
+def test_a_refused_low_priority_cluster_falls_back_to_dedicated(emulator, azure_spec, orchestrate):
+    text = azure_spec.read_text().replace(
+        "  max_instances: 1", "  max_instances: 1\n  tier: low_priority\n  fallback: dedicated"
+    )
+    azure_spec.write_text(text)
+    assert "gpu-a100 (low_priority, falls back to dedicated)" in orchestrate("plan", azure_spec, "--offline").output
+    # Azure refuses the low-priority cluster (no low-priority quota in the region), permanently.
+    priorities: list[str] = []
+    for nth in (1, 2):
+        emulator.on(
+            "PUT",
+            r"/computes/gpu-a100$",
+            lambda req: priorities.append(req.json()["properties"]["properties"].get("vmPriority")),
+            nth=nth,
+        )
+    emulator.fail("PUT", r"/computes/gpu-a100$", 400, code="QuotaExceeded")
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "low-priority cluster refused" in result.output
+    assert priorities == ["LowPriority", "Dedicated"]
+
+
+def test_without_fallback_a_refused_low_priority_cluster_stops_the_apply(emulator, azure_spec, orchestrate):
+    azure_spec.write_text(
+        azure_spec.read_text().replace("  max_instances: 1", "  max_instances: 1\n  tier: low_priority")
+    )
+    emulator.fail("PUT", r"/computes/gpu-a100$", 400, code="QuotaExceeded")
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1 and "QuotaExceeded" in result.output
+    assert not [m for m in _mutated(emulator, 0) if m.startswith("PUT jobs")]

@@ -11,6 +11,7 @@ from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import model as base
 from orchestrator.targets.azureml import quota
+from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
 from orchestrator.targets.azureml.seen import UNREAD
 
@@ -115,19 +116,33 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
         return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
+    tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
     if cluster is None or (cluster.min_instances, cluster.max_instances) != (c.min_instances, c.max_instances):
-        tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
-        spec_cluster = AmlCompute(
-            name=c.name,
-            size=c.sku,
-            min_instances=c.min_instances,
-            max_instances=c.max_instances,
-            tier=tier,
-            tags=tags(t.spec, "compute", planned.fingerprint),
-        )
         verb = "create" if cluster is None else "scale"
-        t.azure(f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result())
-    return {"gpus": gpus, "detail": f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances{gpu_text}"}
+
+        def make(tier: str) -> None:
+            spec_cluster = AmlCompute(
+                name=c.name,
+                size=c.sku,
+                min_instances=c.min_instances,
+                max_instances=c.max_instances,
+                tier=tier,
+                tags=tags(t.spec, "compute", planned.fingerprint),
+            )
+            t.azure(
+                f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result()
+            )
+
+        try:
+            make(tier)
+        except AzureError as exc:
+            if not (cluster is None and tier == "low_priority" and c.fallback == "dedicated"):
+                raise
+            events.emit("progress", "compute", message=f"low-priority cluster refused ({exc}); creating it dedicated")
+            tier = "dedicated"
+            make(tier)
+    detail = f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances, {tier}{gpu_text}"
+    return {"gpus": gpus, "detail": detail}
 
 
 def deployment_need(t: AzureMLTarget, endpoint) -> quota.Need:
