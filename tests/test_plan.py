@@ -4,7 +4,7 @@ import dataclasses
 
 from orchestrator.plan import Observed, changed_keys, fingerprints, make_destroy_plan, make_plan
 from orchestrator.spec.validate import load_runspec
-from tests.conftest import SPECS
+from tests.conftest import SPECS, STAGE_ORDER
 
 PHI3 = SPECS / "phi3-ultrachat.yaml"
 
@@ -29,17 +29,7 @@ def observed_from(plan):
 
 def test_stage_order_and_deterministic_names():
     plan = make_plan(load_runspec(PHI3))
-    assert [s.name for s in plan.stages] == [
-        "data",
-        "model",
-        "compute",
-        "finetune",
-        "register",
-        "endpoint",
-        "deployment",
-        "traffic",
-        "smoke_test",
-    ]
+    assert [s.name for s in plan.stages] == STAGE_ORDER
     again = make_plan(load_runspec(PHI3))
     assert [s.resource for s in plan.stages] == [s.resource for s in again.stages]
     assert plan.stage("finetune").resource == f"phi3-ultrachat-ft-{plan.stage('finetune').fingerprint[:12]}"

@@ -7,7 +7,7 @@ import json
 import re
 
 from tests.azure.emulator import AzureEmulator
-from tests.conftest import SPECS
+from tests.conftest import SPECS, STAGE_ORDER
 
 
 def _kinds(em: AzureEmulator) -> dict[str, int]:
@@ -370,17 +370,7 @@ def test_apply_json_is_pure_ndjson_on_stdout(emulator, azure_spec):
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON: no SDK dots
     finished = [e["stage"] for e in events if e["event"] == "finished"]
-    assert finished == [
-        "data",
-        "model",
-        "compute",
-        "finetune",
-        "register",
-        "endpoint",
-        "deployment",
-        "traffic",
-        "smoke_test",
-    ]
+    assert finished == STAGE_ORDER
 
 
 def test_workspace_from_a_config_file(emulator, azure_spec, orchestrate, tmp_path):

@@ -5,6 +5,7 @@ import json
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.conftest import STAGE_ORDER
 
 
 def run(*args):
@@ -28,17 +29,7 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(local_run, tmp_path):
     events = [json.loads(line) for line in applied.stdout.splitlines()]  # NDJSON, every line
     assert events[0]["event"] == "plan"
     finished = [e["stage"] for e in events if e["event"] == "finished"]
-    assert finished == [
-        "data",
-        "model",
-        "compute",
-        "finetune",
-        "register",
-        "endpoint",
-        "deployment",
-        "traffic",
-        "smoke_test",
-    ]
+    assert finished == STAGE_ORDER
     assert any(e["event"] == "progress" and e["stage"] == "finetune" and "loss" in e for e in events)
     again = run("apply", str(saved))
     assert again.exit_code == 1 and "state changed since the plan was saved" in again.output
