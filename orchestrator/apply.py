@@ -87,6 +87,7 @@ class _Execution:
     def __init__(self, target: Target, plan: Plan, events: Events):
         self.target, self.plan, self.events = target, plan, events
         self.alongside: dict[str, Future] = {}  # stage -> its result, running in a thread
+        self.started: dict[str, float] = {}  # when each stage alongside started
 
     def run(self) -> dict[str, dict]:
         done: dict[str, dict] = {}
@@ -125,6 +126,7 @@ class _Execution:
                 continue
             self.events.emit("progress", stage.name, message=f"started alongside the {of}: {stage.resource}")
             run = functools.partial(self.target.apply_stage, stage, self.events)
+            self.started[stage.name] = time.monotonic()
             self.alongside[stage.name] = _in_thread(run, f"orchestrate-{stage.name}")
 
     def _settle(self) -> None:
@@ -137,7 +139,8 @@ class _Execution:
             except Exception as exc:
                 self.events.emit("error", name, message=str(exc))
                 continue
-            self.events.emit("finished", name, detail=record.get("detail", ""))
+            seconds = time.monotonic() - self.started[name]
+            self.events.emit("finished", name, seconds=seconds, detail=record.get("detail", ""))
 
     def _interrupted(self, stage: PlannedStage) -> Interrupted:
         still = [name for name, future in self.alongside.items() if not future.done()]

@@ -100,6 +100,9 @@ def test_what_runs_alongside_is_settled_after_a_failure(spec, tmp_path):
         execute(target, make_plan(spec, target.observe()), events)
     assert "endpoint" in target.state.stages()  # it exists, so the state knows it
     assert ("finished", "endpoint") in _kinds(out) and ("error", "finetune") in _kinds(out)
+    events_out = [json.loads(line) for line in out.getvalue().splitlines()]
+    settled = next(e for e in events_out if e["event"] == "finished" and e["stage"] == "endpoint")
+    assert settled["seconds"] >= 0  # timed from its own start
     assert "apply register" not in target.calls  # nothing after the failed stage
 
 
