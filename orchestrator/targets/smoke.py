@@ -6,6 +6,7 @@ import json
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def parse_answer(body) -> str:
     return ""
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def opener_for(url: str) -> urllib.request.OpenerDirector:
+    """Loopback (the local target's endpoint) is never proxied, whatever HTTP_PROXY says and even
+    without NO_PROXY; anything else gets a fresh opener that reads the proxy variables now
+    (urlopen's global one keeps the proxies it saw first in the process)."""
+    if urllib.parse.urlsplit(url).hostname in _LOOPBACK:
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
 def invoke(
     uri: str, key: str, messages: list[dict], parameters: dict, *, timeout_s: float, deployment: str | None = None
 ) -> dict:
@@ -60,10 +73,8 @@ def invoke(
         headers["azureml-model-deployment"] = deployment
     request = urllib.request.Request(uri, data=payload(messages, parameters), method="POST", headers=headers)
     started = time.perf_counter()
-    # A fresh opener reads HTTPS_PROXY now (urlopen's global one keeps what it saw first).
-    opener = urllib.request.build_opener()
     try:
-        with opener.open(request, timeout=timeout_s) as resp:
+        with opener_for(uri).open(request, timeout=timeout_s) as resp:
             body = json.loads(resp.read() or b"null")
             status = resp.status
     except urllib.error.HTTPError as exc:

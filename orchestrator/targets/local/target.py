@@ -286,11 +286,6 @@ def _stop(pid: int | None) -> None:
     os.killpg(pid, signal.SIGKILL)
 
 
-# The probe talks to 127.0.0.1: never through a proxy. urlopen's global opener also keeps the
-# proxies it saw first in the process, so a later HTTP_PROXY change made the probe fail.
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def _wait_live(url: str, probe, proc: subprocess.Popen, log: Path) -> None:
     """Poll the liveness route; failures count only after initial_delay, as Azure's probe does."""
     started = time.monotonic()
@@ -300,7 +295,7 @@ def _wait_live(url: str, probe, proc: subprocess.Popen, log: Path) -> None:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             raise OrchestrateError(f"the scoring server exited (code {proc.returncode}): {' | '.join(tail)}")
         try:
-            with _LOOPBACK.open(url, timeout=probe.timeout) as resp:
+            with smoke.opener_for(url).open(url, timeout=probe.timeout) as resp:  # never via a proxy
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
