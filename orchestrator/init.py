@@ -40,10 +40,6 @@ def run_name_for(path: str | None) -> str:
     return stem if _RUN_NAME.match(stem) else "my-run"
 
 
-def starter_spec(template: str, *, name: str | None = None, path: str | None = None) -> str:
-    return starter(template, name=name, path=path).text
-
-
 def starter(template: str, *, name: str | None = None, path: str | None = None) -> Starter:
     import jinja2
 

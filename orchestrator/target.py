@@ -88,6 +88,14 @@ class StageHandler(Generic[T]):
     destroy: Callable[[T, dict], None] | None = None
 
 
+def observe_recorded(target: Any, fingerprint: str, cached: dict) -> Observed:
+    """For a stage whose result is only what was recorded (a smoke test, a teardown, everything on
+    this machine): it exists as the state file says."""
+    if not cached:
+        return Observed(False)
+    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
 class SmokeTestFailed(OrchestrateError):
     """The endpoint did not answer the smoke test (traffic was rolled back)."""
 

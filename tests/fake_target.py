@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
-from orchestrator.plan import Observed, PlannedStage
+from orchestrator.plan import PlannedStage
 from orchestrator.stages import STAGES
-from orchestrator.target import BaseTarget, Ready, StageHandler
+from orchestrator.target import BaseTarget, Ready, StageHandler, observe_recorded
 
 
 class FakeTarget(BaseTarget):
@@ -45,12 +45,6 @@ class FakeTarget(BaseTarget):
         return "http://127.0.0.1:1/score"
 
 
-def _observe(t: FakeTarget, fingerprint: str, cached: dict) -> Observed:
-    if not cached:
-        return Observed(False)
-    return Observed(True, cached["fingerprint"], cached.get("inputs"), cached.get("detail", ""))
-
-
 def _apply(name: str):
     def apply(t: FakeTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
         t.note(f"apply {name}")
@@ -70,7 +64,7 @@ def _destroy(name: str):
     return destroy
 
 
-FakeTarget.handlers = {s.name: StageHandler(_observe, _apply(s.name), _destroy(s.name)) for s in STAGES}
+FakeTarget.handlers = {s.name: StageHandler(observe_recorded, _apply(s.name), _destroy(s.name)) for s in STAGES}
 
 
 def fail(message: str) -> Callable:

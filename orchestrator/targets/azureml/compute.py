@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.target import Ready, StageHandler
-from orchestrator.targets.azureml import endpoint as endpoints
+from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import model as base
 from orchestrator.targets.azureml import quota
 from orchestrator.targets.azureml.calls import AzureError
@@ -24,7 +23,7 @@ UNSUPPORTED_FINETUNE = {"standard_nc6", "standard_nc12", "standard_nc24", "stand
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     if t.spec.compute is None:  # serverless: no cluster; the checks are recorded like a cluster would be
-        return endpoints.observe_recorded(t, fingerprint, cached)
+        return observe_recorded(t, fingerprint, cached)
     c = t.compute
     cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
     t.seen.compute = cluster

@@ -12,7 +12,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
-from orchestrator.target import Ready, SmokeTestFailed, StageHandler
+from orchestrator.target import Ready, SmokeTestFailed, StageHandler, observe_recorded
 from orchestrator.targets import dataprep, smoke
 from orchestrator.targets.azureml import compute, entities, quota
 from orchestrator.targets.azureml import endpoint as endpoints
@@ -140,4 +140,4 @@ def apply_smoke(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: 
 
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)
 TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic)
-SMOKE_TEST: StageHandler[AzureMLTarget] = StageHandler(endpoints.observe_recorded, apply_smoke)
+SMOKE_TEST: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_smoke)

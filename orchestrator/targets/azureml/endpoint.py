@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.target import Ready, StageHandler
+from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import entities
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 
@@ -47,13 +47,6 @@ def delete(t: AzureMLTarget, entry: dict) -> None:
     endpoint = read(t)
     if endpoint is not None and is_ours(endpoint, t.spec):
         t.azure(f"delete endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_delete(endpoint.name).result())
-
-
-def observe_recorded(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    """Stages with no Azure resource of their own (smoke test, teardown): the cache is the record."""
-    if not cached:
-        return Observed(False)
-    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
 
 
 def apply_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:

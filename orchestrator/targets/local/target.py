@@ -24,7 +24,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.state import atomic_write
-from orchestrator.target import BaseTarget, Ready, SmokeTestFailed, StageHandler, not_ready
+from orchestrator.target import BaseTarget, Ready, SmokeTestFailed, StageHandler, not_ready, observe_recorded
 from orchestrator.targets import dataprep, smoke
 
 
@@ -224,14 +224,6 @@ def _destroy_files(subdir: str) -> Callable[[LocalTarget, dict], None]:
     return destroy
 
 
-def _observe_recorded(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
-    """What exists is what the state file recorded: stages run on this machine and nothing else
-    changes their results."""
-    if not cached:
-        return Observed(False)
-    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
-
-
 def _observe_served(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
     """The endpoint, the deployment and the traffic route live in the scoring server: they exist
     while it runs."""
@@ -242,16 +234,16 @@ def _observe_served(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
 
 
 LocalTarget.handlers = {
-    "data": StageHandler(_observe_recorded, _run_data, _destroy_files("data")),
-    "model": StageHandler(_observe_recorded, _run_model),
-    "compute": StageHandler(_observe_recorded, _run_compute),
-    "finetune": StageHandler(_observe_recorded, _run_finetune, _destroy_files("finetune")),
-    "register": StageHandler(_observe_recorded, _run_register, _destroy_register),
+    "data": StageHandler(observe_recorded, _run_data, _destroy_files("data")),
+    "model": StageHandler(observe_recorded, _run_model),
+    "compute": StageHandler(observe_recorded, _run_compute),
+    "finetune": StageHandler(observe_recorded, _run_finetune, _destroy_files("finetune")),
+    "register": StageHandler(observe_recorded, _run_register, _destroy_register),
     "endpoint": StageHandler(_observe_served, _run_endpoint, _destroy_endpoint),
     "deployment": StageHandler(_observe_served, _run_deployment, _destroy_deployment),
     "traffic": StageHandler(_observe_served, _run_traffic),
-    "smoke_test": StageHandler(_observe_recorded, _run_smoke),
-    "teardown": StageHandler(_observe_recorded, _run_teardown),
+    "smoke_test": StageHandler(observe_recorded, _run_smoke),
+    "teardown": StageHandler(observe_recorded, _run_teardown),
 }
 
 
