@@ -74,7 +74,7 @@ def _false(error, path, loaded):
     # The only `false` subschemas are the keys the local target forbids. jsonschema reports one at
     # the parent's path, under the `properties` keyword holding it: name every key it forbids there
     # (one error per key, so the same diagnostics come again and are deduplicated).
-    forbidden = _schema_node(error.schema_path)
+    forbidden = _value_at(schema(), tuple(error.schema_path))
     parent = _value_at(loaded.data, path)
     keys = [k for k, sub in forbidden.items() if sub is False and k in parent]
     return [
@@ -89,14 +89,8 @@ def _false(error, path, loaded):
     ]
 
 
-def _schema_node(schema_path) -> Any:
-    node: Any = schema()
-    for part in schema_path:
-        node = node[part]
-    return node
-
-
 def _value_at(data: Any, path: tuple) -> Any:
+    """The value at a path of keys and indices (in the spec, or in the schema)."""
     for part in path:
         data = data[part]
     return data
