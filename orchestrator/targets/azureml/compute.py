@@ -8,6 +8,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.target import Ready, StageHandler, observe_recorded
+from orchestrator.targets.azureml import deployment as deployments
 from orchestrator.targets.azureml import model as base
 from orchestrator.targets.azureml import quota
 from orchestrator.targets.azureml.calls import AzureError
@@ -91,7 +92,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             raise OrchestrateError(f"{field} {sku} has no GPU; fine-tuning needs a GPU SKU")
     needs = [quota.Need("the fine-tune", sku, t.spec.finetune.num_nodes)]
     if d.sku:
-        needs.append(deployment_need(t, endpoint))
+        needs.append(deployments.quota_need(t, endpoint))
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if t.spec.compute is None:
         quota.check(t, needs)
@@ -142,18 +143,6 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             make(tier)
     detail = f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances, {tier}{gpu_text}"
     return {"gpus": gpus, "detail": detail}
-
-
-def deployment_need(t: AzureMLTarget, endpoint) -> quota.Need:
-    """The deployment's instances with the upgrade reserve, less what it already holds when it
-    exists with the same SKU (an update needs only the difference)."""
-    d = t.spec.deployment
-    held = 0
-    if endpoint is not None:
-        current = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
-        if current is not None and str(current.instance_type).lower() == str(d.sku).lower():
-            held = quota.deployment_instances(current.instance_count or 0)
-    return quota.Need("the deployment", str(d.sku), max(quota.deployment_instances(d.instance_count) - held, 0))
 
 
 def _check_nodes(t: AzureMLTarget, cluster) -> None:

@@ -14,8 +14,8 @@ from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, SmokeTestFailed, StageHandler, observe_recorded
 from orchestrator.targets import dataprep, smoke
-from orchestrator.targets.azureml import compute, entities, quota
 from orchestrator.targets.azureml import endpoint as endpoints
+from orchestrator.targets.azureml import entities, quota
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 from orchestrator.targets.azureml.seen import UNREAD
@@ -48,7 +48,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     d = t.spec.deployment
-    quota.check(t, [compute.deployment_need(t, endpoints.read(t))])  # an update may need more cores
+    quota.check(t, [quota_need(t, endpoints.read(t))])  # an update may need more cores
     reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
     deployment = entities.deployment(t.spec, t.prints, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
@@ -74,6 +74,18 @@ def delete(t: AzureMLTarget, entry: dict) -> None:
     if endpoint is not None and (endpoint.traffic or {}).get(d.name):
         rollback_traffic(t)  # Azure refuses to delete a deployment that takes traffic
     t.azure(f"delete deployment {d.name}", lambda: t.ml.online_deployments.begin_delete(d.name, d.endpoint).result())
+
+
+def quota_need(t: AzureMLTarget, endpoint) -> quota.Need:
+    """The deployment's instances with the upgrade reserve, less what it already holds when it
+    exists with the same SKU (an update needs only the difference)."""
+    d = t.spec.deployment
+    held = 0
+    if endpoint is not None:
+        current = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
+        if current is not None and str(current.instance_type).lower() == str(d.sku).lower():
+            held = quota.deployment_instances(current.instance_count or 0)
+    return quota.Need("the deployment", str(d.sku), max(quota.deployment_instances(d.instance_count) - held, 0))
 
 
 def _logs(t: AzureMLTarget) -> str:
