@@ -34,28 +34,38 @@ class AzureError(OrchestrateError):
         self.code = code
 
 
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_saved_stdout = None
+class _Muted:
+    """One of sys.stdout / sys.stderr sent nowhere while any holder (in any thread) needs it so.
+    Reference-counted: contextlib.redirect_* in two threads at once can leave the stream
+    swapped for good (the second saves the first's replacement)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved = None
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self.lock:
+            if self.depth == 0:
+                self.saved = getattr(sys, self.name)
+                setattr(sys, self.name, io.StringIO())
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0:
+                    setattr(sys, self.name, self.saved)
 
 
-@contextlib.contextmanager
-def quiet_sdk():
-    """While any SDK call runs (in any thread), sys.stdout goes nowhere: azure-ai-ml prints polling
-    dots to stdout, which is for data (our own events hold the real streams). Reference-counted, so
-    overlapping calls in threads are safe."""
-    global _quiet_depth, _saved_stdout
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            _saved_stdout, sys.stdout = sys.stdout, io.StringIO()
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                sys.stdout = _saved_stdout
+# While any SDK call runs, sys.stdout goes nowhere: azure-ai-ml prints polling dots to stdout,
+# which is for data (our own events hold the real streams).
+quiet_sdk = _Muted("stdout")
+# Around uploads: the SDK prints a colour reset to stderr after each.
+quiet_stderr = _Muted("stderr")
 
 
 def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep=time.sleep, **kwargs) -> T:

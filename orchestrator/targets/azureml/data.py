@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +11,7 @@ from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets import dataprep
+from orchestrator.targets.azureml.calls import quiet_stderr
 from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint, tags
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
                 description=f"{role} split of {t.spec.dataset.source} for run {t.spec.name}",
                 tags={**tags(t.spec, "data", planned.fingerprint), "orchestrate.sha256": content},
             )
-            with contextlib.redirect_stderr(io.StringIO()):  # the SDK prints a colour reset after uploads
+            with quiet_stderr():  # the SDK prints a colour reset after uploads
                 t.azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
             events.emit("progress", "data", message=f"uploaded {role}.jsonl as {name}:{version}")
         versions[role] = version
