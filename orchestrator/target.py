@@ -86,6 +86,8 @@ class StageHandler(Generic[T]):
     observe: Callable[[T, str, dict], Observed]
     apply: Callable[[T, PlannedStage, Events, Ready], dict]
     destroy: Callable[[T, dict], None] | None = None
+    # Stages whose observe must have run before this one's (it reads what they found).
+    after: tuple[str, ...] = ()
 
 
 def observe_recorded(target: Any, fingerprint: str, cached: dict) -> Observed:
@@ -114,17 +116,52 @@ class BaseTarget:
         self.prints = fingerprints(spec)
         self.recorded: dict[str, dict] = {}  # the state file as the last observe read it
 
+    # How many stages observe reads at once: each read is a round trip on a cloud, and a no-op
+    # plan is latency-bound. 1 reads in order (a target whose reads are local files).
+    observe_workers: ClassVar[int] = 1
+
     def observe(self) -> dict[str, Observed]:
-        """Every stage in order. What a stage publishes (the base model's defaults) changes the
-        spec the later stages run, so their fingerprints are computed again from there on."""
+        """Every stage, in order. Stages `observed_first` come first, one at a time: what they
+        publish (the base model's defaults) changes the spec the others run, so fingerprints are
+        computed again after them. The others are read `observe_workers` at a time, each after the
+        stages its handler names in `after`."""
+        from orchestrator.stages import BY_NAME
+
         self.recorded = self.state.stages()
+        names = list(self.prints)
         out: dict[str, Observed] = {}
-        for name in list(self.prints):
-            out[name] = self.handlers[name].observe(self, self.prints[name], self.recorded.get(name, {}))
+        for name in (n for n in names if BY_NAME[n].observed_first):
+            out[name] = self._observe_one(name)
             if out[name].settings:
                 self.spec, _ = with_model_defaults(self.spec, out)
                 self.prints = fingerprints(self.spec)
-        return out
+        rest = [n for n in names if n not in out]
+        if self.observe_workers <= 1:
+            out.update((name, self._observe_one(name)) for name in rest)
+        else:
+            out.update(self._observe_concurrently(rest))
+        return {name: out[name] for name in names}
+
+    def _observe_one(self, name: str) -> Observed:
+        return self.handlers[name].observe(self, self.prints[name], self.recorded.get(name, {}))
+
+    def _observe_concurrently(self, names: list[str]) -> dict[str, Observed]:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        futures: dict[str, Future] = {}
+
+        def one(name: str) -> Observed:
+            for before in self.handlers[name].after:
+                if before in futures:
+                    futures[before].result()  # submitted earlier: never a wait on a later stage
+            return self._observe_one(name)
+
+        # The pool starts stages in order, so a stage waiting for an earlier one waits for a stage
+        # that is running or done: the wait always ends.
+        with ThreadPoolExecutor(max_workers=min(self.observe_workers, len(names)) or 1) as pool:
+            for name in names:
+                futures[name] = pool.submit(one, name)
+            return {name: future.result() for name, future in futures.items()}
 
     def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
         record = self.handlers[planned.name].apply(self, planned, events, ready)

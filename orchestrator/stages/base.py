@@ -28,6 +28,9 @@ class Stage:
     # (the executor runs it in a thread), instead of waiting for its turn. Nothing it depends on
     # may be still running then.
     alongside: ClassVar[str | None] = None
+    # Observed before the other stages, one at a time: what it reads changes their inputs (the base
+    # model publishes fine-tune defaults). The others may be observed concurrently.
+    observed_first: ClassVar[bool] = False
 
     def applies(self, spec: RunSpec) -> bool:
         """Whether this run has the stage at all (teardown only when the spec asks for it)."""

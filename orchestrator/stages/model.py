@@ -9,6 +9,7 @@ from orchestrator.stages.base import Stage
 class ModelStage(Stage):
     name = "model"
     summary = "resolve the base model and pin its version"
+    observed_first = True  # its model_specific_defaults tag changes the fine-tune's inputs
 
     def inputs(self, spec: RunSpec) -> dict:
         return {"registry": spec.model.registry, "name": spec.model.name, "version": spec.model.version}

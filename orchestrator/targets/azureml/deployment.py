@@ -150,6 +150,7 @@ def apply_smoke(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: 
     return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
 
 
-HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)
-TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic)
+# Both read the endpoint that the endpoint stage's observe found (t.seen.endpoint).
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, after=("endpoint",))
+TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic, after=("endpoint",))
 SMOKE_TEST: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_smoke)

@@ -45,6 +45,8 @@ class AzureMLTarget(BaseTarget):
         "teardown": endpoint.TEARDOWN,
     }
 
+    observe_workers = 8  # every read is an HTTPS round trip: the stages are read at once
+
     def __init__(self, spec: RunSpec, root: Path | None = None, credential: str | None = None):
         super().__init__(spec, root)
         self.workspace = connect.workspace_of(spec)
