@@ -127,7 +127,7 @@ class _Execution:
             self.events.emit("progress", stage.name, message=f"started alongside the {of}: {stage.resource}")
             run = functools.partial(self.target.apply_stage, stage, self.events)
             self.started[stage.name] = time.monotonic()
-            self.alongside[stage.name] = _in_thread(run, f"orchestrate-{stage.name}")
+            self.alongside[stage.name] = in_thread(run, f"orchestrate-{stage.name}")
 
     def _settle(self) -> None:
         """After a failed stage: wait for what runs alongside, report it, raise nothing (the first
@@ -152,7 +152,7 @@ class _Execution:
         )
 
 
-def _in_thread(fn: Callable[[], dict], name: str) -> Future:
+def in_thread(fn: Callable[[], dict], name: str) -> Future:
     """fn's result as a Future, computed in a daemon thread: Ctrl-C must not wait for it (the
     resource goes on being made in the cloud, and the next apply finds it)."""
     future: Future = Future()

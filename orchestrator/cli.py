@@ -97,18 +97,6 @@ def cli() -> None:
     """
 
 
-def _expand(paths: tuple[str, ...]) -> list[Path]:
-    """Spec files named directly, plus every *.yaml / *.yml inside a named directory."""
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
-        else:
-            out.append(path)
-    return out
-
-
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
@@ -136,12 +124,11 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
     orchestrate validate specs/ --format github --no-env
     orchestrate validate specs/run.yaml -o json
     """
+    from orchestrator.runs import expand
     from orchestrator.spec.validate import check_file
     from orchestrator.views import color_enabled, diagnostics_json, diagnostics_text
 
-    results = [check_file(path, build=False, interpolate=not no_env) for path in _expand(specs)]
-    if not results:
-        raise OrchestrateError(f"no .yaml files in {', '.join(specs)}")
+    results = [check_file(path, build=False, interpolate=not no_env) for path in expand(specs)]
     if output == "json":
         click.echo(diagnostics_json(results))
     elif fmt == "github":
@@ -158,11 +145,28 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
+LOCKED = click.option(
+    "--locked",
+    is_flag=True,
+    help="Fail when the lock file beside a spec is missing or would change (CI: run what was committed).",
+)
+PARALLEL = click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="With several specs: how many runs to read or apply at once (local runs take turns).",
+)
+
+
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
 @click.option(
-    "--out", "out_file", type=click.Path(dir_okay=False, writable=True), help="Also save the plan as JSON to this file."
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also save the plan as JSON to this file (one spec only).",
 )
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 when nothing would change, 2 when something would, 1 on error."
@@ -172,15 +176,19 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
     is_flag=True,
     help="Do not read the target (no Azure calls, no credentials): every stage shows as to create.",
 )
+@PARALLEL
+@LOCKED
 @CREDENTIAL
 @PRICES
 @THROUGHPUT
 def plan(
-    spec: str,
+    specs: tuple[str, ...],
     output: str,
     out_file: str | None,
     detailed_exitcode: bool,
     offline: bool,
+    parallel: int,
+    locked: bool,
     credential: str | None,
     prices: str | None,
     throughput: int | None,
@@ -190,20 +198,44 @@ def plan(
     Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
     that decide a stage, so a spec change shows exactly which stages rerun. The target is read
     (on azureml: read-only Azure calls, tags on every resource) to say what exists; --offline
-    skips that, e.g. in CI without credentials.
+    skips that, e.g. in CI without credentials. Moving references (model version latest, the
+    pipeline component, a Hub dataset's revision) are planned at the versions of the lock file
+    beside the spec; a newer version is named, not taken (`orchestrate lock --upgrade`).
+
+    Several specs, or a directory, are read together (--parallel at once) and summed up in one
+    table; the exit code is the worst of them.
 
     \b
     orchestrate plan specs/phi3-ultrachat.yaml
     orchestrate plan specs/phi3-ultrachat.yaml --offline -o json --out plan.json
+    orchestrate plan specs/ --detailed-exitcode
     """
+    from orchestrator import runs
+
+    paths = [str(p) for p in runs.expand(specs)]
+    if len(paths) > 1 and out_file:
+        raise click.UsageError("--out saves one plan: name one spec")
+    if len(paths) == 1:
+        code = _plan_one(paths[0], output, out_file, offline, credential, prices, throughput, locked)
+        sys.exit(code if detailed_exitcode else 0)
+    from orchestrator.runs import plan_many
+
+    sys.exit(plan_many(paths, output, detailed_exitcode, offline, parallel, credential, locked))
+
+
+def _plan_one(spec, output, out_file, offline, credential, prices, throughput, locked) -> int:
+    """Plan one spec; 2 when it has changes, else 0."""
+    from orchestrator import lockfile
     from orchestrator.estimate import estimate, estimate_text, load_prices
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import color_enabled, plan_json, plan_text
 
-    the_spec = load_runspec(spec)
-    the_plan = make_plan(the_spec, _observe_unless_offline(the_spec, credential, offline))
-    the_estimate = estimate(the_spec, prices=load_prices(prices), throughput=throughput)
+    planned, observed, notices, pins = _observe_unless_offline(load_runspec(spec), credential, offline)
+    if locked and observed is not None:
+        lockfile.check_current(planned, pins)
+    the_plan = make_plan(planned, observed, notices)
+    the_estimate = estimate(planned, prices=load_prices(prices), throughput=throughput)
     data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
     if out_file:
         Path(out_file).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -212,20 +244,23 @@ def plan(
     else:
         click.echo(plan_text(the_plan, color=color_enabled()))
         click.echo(estimate_text(the_estimate))
-    if detailed_exitcode and the_plan.has_changes:
-        sys.exit(2)
+    return 2 if the_plan.has_changes else 0
 
 
 def _observe_unless_offline(the_spec, credential: str | None = None, offline: bool = False):
-    """The target's observed state (read-only calls), or None with --offline: all shown as to create."""
+    """(the spec as planned, the observed state, the target's notices, the pins). Offline: the lock
+    file's pins and no target (None: every stage shows as to create)."""
+    from orchestrator import lockfile
     from orchestrator.apply import get_target
 
     if offline:
-        return None
+        return lockfile.locked(the_spec), None, (), {}
     try:
-        return get_target(the_spec, credential).observe()
+        target = get_target(the_spec, credential)
+        observed = target.observe()
     except OrchestrateError as exc:
         raise OrchestrateError(f"{exc}\n(`orchestrate plan --offline` plans without reading the target)") from None
+    return target.spec, observed, target.notices, target.pins or {}
 
 
 @cli.command()
@@ -266,13 +301,27 @@ def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
         sys.exit(1)
 
 
+def _lock_of(spec_path: str) -> str:
+    return str(Path(spec_path).with_suffix(".lock"))
+
+
 def _diff_inputs(args: tuple[str, ...]) -> list[tuple]:
-    """(old bytes, old name, new bytes, new name) per spec to compare."""
+    """(old bytes, old name, new bytes, new name, old lock, new lock) per spec to compare."""
     from orchestrator import gitread
 
     first, rest = args[0], list(args[1:])
     if len(args) == 2 and ".." not in first and Path(first).is_file() and Path(args[1]).is_file():
-        return [(Path(first).read_bytes(), first, Path(args[1]).read_bytes(), args[1])]
+        old_lock, new_lock = (Path(p).with_suffix(".lock") for p in args)
+        return [
+            (
+                Path(first).read_bytes(),
+                first,
+                Path(args[1]).read_bytes(),
+                args[1],
+                old_lock.read_bytes() if old_lock.is_file() else None,
+                new_lock.read_bytes() if new_lock.is_file() else None,
+            )
+        ]
     cwd = Path.cwd()
     old_rev, _, after = first.partition("..")
     new_rev = after or None
@@ -285,9 +334,15 @@ def _diff_inputs(args: tuple[str, ...]) -> list[tuple]:
     paths = rest or (["specs"] if (cwd / "specs").is_dir() else ["."])
     out = []
     for old_path, new_path in gitread.changed_specs(old_rev, new_rev, paths, cwd):
-        old = gitread.read(old_rev, old_path, root) if old_path else None
-        new = gitread.read(new_rev, new_path, root) if new_path else None
-        out.append((old, old_path, new, new_path))
+        old = gitread.read_optional(old_rev, old_path, root) if old_path else None
+        new = gitread.read_optional(new_rev, new_path, root) if new_path else None
+        if old is None and new is None:
+            continue  # a lock file without its spec
+        locks = (
+            gitread.read_optional(old_rev, _lock_of(old_path), root) if old_path else None,
+            gitread.read_optional(new_rev, _lock_of(new_path), root) if new_path else None,
+        )
+        out.append((old, old_path if old is not None else None, new, new_path if new is not None else None, *locks))
     return out
 
 
@@ -309,10 +364,11 @@ def render(spec: str, out_dir: str) -> None:
     \b
     orchestrate render specs/phi3-ultrachat.yaml --out build/phi3
     """
+    from orchestrator import lockfile
     from orchestrator.render import render as render_entities
     from orchestrator.spec.validate import load_runspec
 
-    the_spec = load_runspec(spec)
+    the_spec = lockfile.locked(load_runspec(spec))
     written = render_entities(the_spec, Path(out_dir))
     for path in written:
         click.echo(str(path))

@@ -11,8 +11,9 @@ import sys
 
 import click
 
-from orchestrator.cli import CREDENTIAL, FORCE_UNLOCK, OUTPUT, cli
+from orchestrator.cli import CREDENTIAL, FORCE_UNLOCK, LOCKED, OUTPUT, PARALLEL, cli
 from orchestrator.errors import OrchestrateError
+from orchestrator.kinds import PlanMode
 
 YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 
@@ -44,12 +45,14 @@ def _plan_and_execute(
     nothing: str,
     credential: str | None = None,
     force_unlock: bool = False,
+    locked: bool = False,
 ):
     """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do.
 
     SPEC may be a plan saved by `plan --out`: then it is applied without asking, but only if the
     spec and the observed state are what they were when it was saved.
     """
+    from orchestrator import lockfile
     from orchestrator.apply import check_saved_plan, execute, get_target, read_saved_plan
     from orchestrator.events import Events
     from orchestrator.spec.validate import load_runspec
@@ -59,46 +62,91 @@ def _plan_and_execute(
     the_spec = load_runspec(saved["spec_path"] if saved else spec)
     target = get_target(the_spec, credential)
     with RunLock(target.root, the_spec.name), target.lock(force_unlock):
-        the_plan = make(the_spec, target.observe())
+        observed = target.observe()
+        if locked:
+            lockfile.check_current(target.spec, target.pins or {})
+        the_plan = make(target.spec, observed, target.notices)
         if saved:
             check_saved_plan(saved, the_plan)
         _show_plan(the_plan, output)
         if not the_plan.has_changes:
+            _write_lock(the_plan, target)
             click.echo(nothing, err=True)
             return None, {}
         if not saved:
             _confirm(question, yes)
+        _write_lock(the_plan, target)
         return the_plan, execute(target, the_plan, Events("json" if output == "json" else "text"))
 
 
+def _write_lock(the_plan, target) -> None:
+    """The pins this apply runs with go to the lock file beside the spec before any stage runs, so
+    a killed apply resumes with the same versions."""
+    from orchestrator import lockfile
+
+    if the_plan.mode != PlanMode.APPLY:
+        return
+    written = lockfile.write(target.spec, target.pins or {})
+    if written is not None:
+        click.echo(f"wrote {written}: {', '.join(lockfile.changes(target.locked, target.pins or {}))}", err=True)
+
+
+FAIL_FAST = click.option(
+    "--fail-fast", is_flag=True, help="With several specs: a failed run keeps the runs not started yet from starting."
+)
+
+
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @YES
 @OUTPUT
 @CREDENTIAL
 @FORCE_UNLOCK
-def apply(spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool) -> None:
+@PARALLEL
+@FAIL_FAST
+@LOCKED
+def apply(
+    specs: tuple[str, ...],
+    yes: bool,
+    output: str,
+    credential: str | None,
+    force_unlock: bool,
+    parallel: int,
+    fail_fast: bool,
+    locked: bool,
+) -> None:
     """Run the stages the plan says: data, model, compute, fine-tune, register, endpoint,
     deployment, traffic, smoke test (and teardown when the spec asks).
 
     Shows the plan first and asks before acting. Idempotent: an unchanged spec changes nothing.
     A killed apply is resumed by the next one. -o json streams NDJSON events on stdout. Given a
     plan saved with `plan --out`, applies exactly that plan, and refuses if the spec or the
-    target's state changed since it was saved.
+    target's state changed since it was saved. The versions the run uses (model `latest`, the
+    pipeline component, a Hub dataset's revision) are written to the lock file beside the spec
+    (SPEC.lock): commit it.
+
+    Several specs, or a directory: every plan is shown, one confirmation, then the runs apply
+    --parallel at a time (runs of the local target one after another). A failed run does not
+    stop the others unless --fail-fast; the exit code is the worst result.
 
     \b
     orchestrate apply specs/quickstart-local.yaml
     orchestrate apply specs/quickstart-local.yaml -y -o json
     orchestrate plan specs/quickstart-local.yaml --out plan.json && orchestrate apply plan.json
     orchestrate apply specs/phi3-ultrachat.yaml --credential cli
+    orchestrate apply specs/ --yes --parallel 8
 
     On azureml, a lease on a blob of the workspace's default datastore locks the run, so two
     applies of one spec cannot interleave, even from two machines.
     """
     from orchestrator.plan import make_plan
+    from orchestrator.runs import expand
 
+    paths = [str(p) for p in expand(specs)]
+    if len(paths) > 1:
+        _many(paths, make_plan, "Apply", output, yes, credential, force_unlock, parallel, fail_fast, locked)
     the_plan, records = _plan_and_execute(
-        spec,
+        paths[0],
         make_plan,
         output,
         yes,
@@ -106,6 +154,7 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
         "No changes: every stage is up to date.",
         credential,
         force_unlock,
+        locked,
     )
     if the_plan is None:
         return
@@ -116,8 +165,59 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
     click.echo(f"Apply complete: {the_plan.summary()}", err=True)
 
 
+def _many(
+    paths: list[str],
+    make,
+    verb: str,
+    output: str,
+    yes: bool,
+    credential: str | None,
+    force_unlock: bool,
+    parallel: int,
+    fail_fast: bool,
+    locked: bool = False,
+) -> None:
+    """Apply or destroy several specs: plan all (each under its own locks), show every plan, ask
+    once, execute, sum up; exits with the worst result."""
+    from orchestrator import runs
+    from orchestrator.views import color_enabled, plan_json, plan_text
+
+    out = runs.stdout()
+    results = runs.in_pool(
+        paths,
+        lambda path: runs.prepare(path, make, credential=credential, force_unlock=force_unlock, locked=locked),
+        parallel,
+    )
+    try:
+        for r in results:
+            if r.plan is None:
+                click.echo(f"error: {r.path}: {r.error}", err=True)
+            elif output == "json":
+                event = {"event": "plan", "run": r.name, "plan": json.loads(plan_json(r.plan))}
+                click.echo(json.dumps(event), file=out)
+            else:
+                click.echo(plan_text(r.plan, color=color_enabled()) + "\n", file=out)
+        pending = [r for r in results if r.plan is not None and r.plan.has_changes]
+        if pending:
+            _confirm(f"{verb} these {len(pending)} plans?", yes)
+        for r in results:
+            if r.plan is not None:
+                _write_lock(r.plan, r.target)
+    except BaseException:
+        for r in results:
+            runs.release(r)
+        raise
+    runs.execute_all(results, parallel=parallel, fail_fast=fail_fast, output=output, out=out)
+    if output == "json":
+        rows = [{"run": r.name, "spec": r.path, "error": r.error, "exit_code": r.exit_code} for r in results]
+        click.echo(json.dumps({"event": "summary", "runs": rows}), file=out)
+    else:
+        click.echo(runs.summary_text(results, verb), err=True)
+    sys.exit(runs.worst([r.exit_code for r in results]))
+
+
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @YES
 @OUTPUT
 @CREDENTIAL
@@ -127,8 +227,17 @@ def apply(spec: str, yes: bool, output: str, credential: str | None, force_unloc
     is_flag=True,
     help="Leave the registered model version and the data versions (delete only what bills).",
 )
+@PARALLEL
+@FAIL_FAST
 def destroy(
-    spec: str, yes: bool, output: str, credential: str | None, force_unlock: bool, keep_model_and_data: bool
+    specs: tuple[str, ...],
+    yes: bool,
+    output: str,
+    credential: str | None,
+    force_unlock: bool,
+    keep_model_and_data: bool,
+    parallel: int,
+    fail_fast: bool,
 ) -> None:
     """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
     deployment, the registered model version and the run's files. Nothing else is touched: on
@@ -138,13 +247,22 @@ def destroy(
     \b
     orchestrate destroy specs/quickstart-local.yaml -y
     orchestrate destroy specs/phi3-ultrachat.yaml --keep-model-and-data
+    orchestrate destroy specs/ -y
     """
     from orchestrator.plan import make_destroy_plan
+    from orchestrator.runs import expand
 
     keep = ("register", "data") if keep_model_and_data else ()
+
+    def make(the_spec, observed, notices):
+        return make_destroy_plan(the_spec, observed, keep)
+
+    paths = [str(p) for p in expand(specs)]
+    if len(paths) > 1:
+        _many(paths, make, "Destroy", output, yes, credential, force_unlock, parallel, fail_fast)
     the_plan, _ = _plan_and_execute(
-        spec,
-        lambda the_spec, observed: make_destroy_plan(the_spec, observed, keep),
+        paths[0],
+        make,
         output,
         yes,
         "Destroy these resources?",
@@ -158,27 +276,121 @@ def destroy(
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
 @CREDENTIAL
-def status(spec: str, output: str, credential: str | None) -> None:
+@PARALLEL
+def status(specs: tuple[str, ...], output: str, credential: str | None, parallel: int) -> None:
     """Every stage's resource, whether it exists, and drift from the spec. On azureml the state is
     read from Azure (tags on every resource); the endpoint's scoring URI is shown, never its keys.
+    Several specs, or a directory, are read --parallel at a time.
 
     \b
     orchestrate status specs/quickstart-local.yaml -o json
+    orchestrate status specs/
     """
+    from orchestrator import runs
+
+    paths = [str(p) for p in runs.expand(specs)]
+    if len(paths) == 1:
+        the_spec, rows = _status_of(paths[0], credential)
+        click.echo(_status_shown(the_spec, rows, output))
+        return
+    out = runs.stdout()
+
+    def one(path: str):
+        try:
+            return path, *_status_of(path, credential), None
+        except OrchestrateError as exc:
+            return path, None, None, exc
+
+    results = runs.in_pool(paths, one, parallel)
+    for path, the_spec, rows, error in results:
+        if error is not None:
+            click.echo(f"error: {path}: {error}", err=True)
+        elif output == "json":
+            click.echo(_status_shown(the_spec, rows, output), file=out)
+        else:
+            click.echo(f"{the_spec.name} ({path})\n{_status_shown(the_spec, rows, output)}\n", file=out)
+    sys.exit(runs.worst([1 if error is not None else 0 for *_, error in results]))
+
+
+def _status_of(path: str, credential: str | None):
     from orchestrator.apply import get_target
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
     from orchestrator.status import status_rows
-    from orchestrator.views import status_json, status_text
 
-    the_spec = load_runspec(spec)
+    the_spec = load_runspec(path)
     target = get_target(the_spec, credential)
     observed = target.observe()
-    rows = status_rows(make_plan(the_spec, observed), observed, target.state.stages(), target.scoring_uri)
-    click.echo(status_json(the_spec, rows) if output == "json" else status_text(rows))
+    the_plan = make_plan(target.spec, observed, target.notices)
+    return the_spec, status_rows(the_plan, observed, target.state.stages(), target.scoring_uri)
+
+
+def _status_shown(the_spec, rows, output: str) -> str:
+    from orchestrator.views import status_json, status_text
+
+    return status_json(the_spec, rows) if output == "json" else status_text(rows)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--upgrade", is_flag=True, help="Move every pin to what the registry and the Hub serve now.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 2 when a lock file is missing or --upgrade would move a pin (a drift check).",
+)
+@CREDENTIAL
+@PARALLEL
+def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | None, parallel: int) -> None:
+    """Write the lock file beside each spec (SPEC.lock): the versions its moving references
+    resolve to (base model `latest`, the chat_completion_pipeline component, a Hub dataset's
+    revision). Pins already locked stay; --upgrade moves them to the newest. Commit the lock: a
+    moved pin shows in `orchestrate diff` and `plan` as the stages it reruns (a new base model
+    reruns the fine-tune and what follows).
+
+    \b
+    orchestrate lock specs/phi3-ultrachat.yaml
+    orchestrate lock --upgrade specs/
+    orchestrate lock --check specs/     # exit 2 when something newer is out (scheduled drift check)
+    """
+    from orchestrator import lockfile, runs
+    from orchestrator.apply import get_target
+    from orchestrator.spec.validate import load_runspec
+
+    moved = []  # specs whose lock --check finds missing or behind
+
+    def one(path: str) -> tuple[str, list[str], str]:
+        try:
+            target = get_target(load_runspec(path), credential)
+            pins = target.resolve(upgrade=upgrade or check)
+        except OrchestrateError as exc:
+            return path, [], str(exc)
+        if not pins:
+            return path, [f"{path}: nothing to pin (no registry model, component or Hub dataset)"], ""
+        if check:
+            lines = lockfile.changes(target.locked, pins)
+            behind = [line for line in lines if not line.endswith("(unchanged)")]
+            if behind:
+                moved.append(path)
+            where = lockfile.path_for(target.spec)
+            return path, [f"{where}: {'would change' if behind else 'up to date'}"] + [f"  {x}" for x in lines], ""
+        written = lockfile.write(target.spec, pins)
+        where = written or lockfile.path_for(target.spec)
+        lines = [f"{where}{'' if written else ' (unchanged)'}:"]
+        lines += [f"  {line}" for line in lockfile.changes(target.locked, pins)]
+        lines += [f"  note: {notice}" for notice in target.notices]
+        return path, lines, ""
+
+    results = runs.in_pool([str(p) for p in runs.expand(specs)], one, parallel)
+    for path, lines, error in results:
+        if error:
+            click.echo(f"error: {path}: {error}", err=True)
+        for line in lines:
+            click.echo(line)
+    sys.exit(1 if any(error for *_, error in results) else 2 if moved else 0)
 
 
 @cli.command()

@@ -9,9 +9,13 @@ that field changed, so they are exact, not a hand-kept table.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import yaml
+
+from orchestrator import lockfile
 from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.estimate import Estimate, estimate
 from orchestrator.kinds import DiffStatus
@@ -106,11 +110,23 @@ def _set(data: dict, path: str, value: Any) -> None:
         node[parts[-1]] = value
 
 
-def _prints(data: dict) -> dict[str, str] | None:
+def _prints(data: dict, pins: Mapping[str, str] | None = None) -> dict[str, str] | None:
     try:
-        return fingerprints(build_runspec(fill_defaults(data)))
+        return fingerprints(replace(build_runspec(fill_defaults(data)), pins=dict(pins or {})))
     except (AssertionError, KeyError, TypeError, ValueError):
         return None  # a one-field edit that only makes sense with another edit
+
+
+def _pins(lock: bytes | None, data: dict | None, name: str | None) -> dict[str, str]:
+    """The versions a lock file pins that apply to the spec (their reference is the spec's)."""
+    if lock is None or data is None:
+        return {}
+    try:
+        pins = yaml.safe_load(lock)["pins"]
+        refs = lockfile.refs(build_runspec(fill_defaults(data), name or ""))
+        return {kind: str(pin["version"]) for kind, pin in pins.items() if refs.get(kind) == pin["ref"]}
+    except (yaml.YAMLError, TypeError, KeyError, AssertionError, ValueError):
+        return {}  # an unreadable lock: apply says so; the spec's own diff still stands
 
 
 def _reruns(before: dict[str, str] | None, after: dict[str, str] | None) -> tuple[str, ...]:
@@ -120,8 +136,17 @@ def _reruns(before: dict[str, str] | None, after: dict[str, str] | None) -> tupl
     return tuple(n for n in names if before.get(n) != after.get(n))
 
 
-def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_name: str | None) -> SpecDiff:
-    """Compare two versions of a spec; either side may be missing (added or removed file)."""
+def diff_specs(
+    old: bytes | None,
+    old_name: str | None,
+    new: bytes | None,
+    new_name: str | None,
+    old_lock: bytes | None = None,
+    new_lock: bytes | None = None,
+) -> SpecDiff:
+    """Compare two versions of a spec, with their lock files; either side may be missing (added or
+    removed file). A moved pin shows as a `lock.<kind>` change with the stages it reruns; a pin
+    that appears (the first lock) reruns nothing: it records what the reference resolved to."""
     if old is None and new is None:
         raise ValueError("nothing to compare")
     if old is None or new is None:
@@ -142,7 +167,8 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
     if old_data is None or new_data is None:
         return SpecDiff(old_name, new_name, DiffStatus.INVALID, diagnostics=tuple(old_diags + new_diags))
     flat_old, flat_new = _flatten(old_data), _flatten(new_data)
-    base = _prints(old_data)
+    old_pins, new_pins = _pins(old_lock, old_data, old_name), _pins(new_lock, new_data, new_name)
+    base = _prints(old_data, old_pins)
     changes = []
     for path in sorted(set(flat_old) | set(flat_new), key=_order(flat_old, flat_new)):
         a, b = flat_old.get(path, ABSENT), flat_new.get(path, ABSENT)
@@ -150,7 +176,14 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
             continue
         single = copy.deepcopy(old_data)
         _set(single, path, b)
-        changes.append(FieldChange(path, a, b, _reruns(base, _prints(single))))
+        changes.append(FieldChange(path, a, b, _reruns(base, _prints(single, old_pins))))
+    for kind in sorted(set(old_pins) | set(new_pins)):
+        a, b = old_pins.get(kind, ABSENT), new_pins.get(kind, ABSENT)
+        if a == b:
+            continue
+        moved = {**old_pins, kind: b} if b is not ABSENT else {k: v for k, v in old_pins.items() if k != kind}
+        reruns = _reruns(base, _prints(old_data, moved)) if a is not ABSENT else ()
+        changes.append(FieldChange(f"lock.{kind}", a, b, reruns))
     renamed = old_name != new_name and old_name is not None and new_name is not None
     status = DiffStatus.RENAMED if renamed else (DiffStatus.MODIFIED if changes else DiffStatus.UNCHANGED)
     return SpecDiff(
@@ -158,7 +191,8 @@ def diff_specs(old: bytes | None, old_name: str | None, new: bytes | None, new_n
         new_name,
         status,
         tuple(changes),
-        _reruns(base, _prints(new_data)),
+        # A pin that appears reruns nothing (see above): the new side keeps only the pins the old had.
+        _reruns(base, _prints(new_data, {k: v for k, v in new_pins.items() if k in old_pins})),
         estimate_before=_estimate(old_data, old_name),
         estimate_after=_estimate(new_data, new_name),
     )

@@ -19,16 +19,22 @@ class Events:
     elsewhere (CI logs, a pipe): plain lines only, progress at most every 2 s. NO_COLOR is honoured.
     """
 
-    def __init__(self, mode: str = "text", stream: TextIO | None = None):
+    def __init__(self, mode: str = "text", stream: TextIO | None = None, *, run: str = "", out: TextIO | None = None):
         self.mode = mode
         self.stream = stream or sys.stderr
         # Held now: while an Azure SDK call runs, sys.stdout is swapped out to drop the SDK's stray prints.
-        self.out = sys.stdout
+        self.out = out or sys.stdout
+        # Several runs at once (apply DIR): every event names its run, every line starts with it,
+        # and there is no live display (runs would redraw over each other).
+        self.run = run
         self._last_progress = 0.0
-        self._live = _Live(self.stream) if mode == "text" and _is_terminal(self.stream) else None
+        live = mode == "text" and not run and _is_terminal(self.stream)
+        self._live = _Live(self.stream) if live else None
 
     def emit(self, kind: str, stage: str = "", **fields: Any) -> None:
         event = {"event": kind, "stage": stage, "time": round(time.time(), 3), **fields}
+        if self.run:
+            event = {"run": self.run, **event}
         if self.mode == "json":
             print(json.dumps(event, default=str), file=self.out, flush=True)
             return
@@ -40,7 +46,8 @@ class Events:
             if now - self._last_progress < 2 and fields.get("step") != fields.get("total"):
                 return  # a line every 2 s is enough for people
             self._last_progress = now
-        print(self._text(event), file=self.stream, flush=True)
+        prefix = f"[{self.run}] " if self.run else ""
+        print(prefix + self._text(event), file=self.stream, flush=True)
 
     def close(self) -> None:
         """Stop the live display (the terminal gets its cursor back); idempotent."""

@@ -56,7 +56,16 @@ def changed_specs(
     if new_rev is None:
         untracked = _git("ls-files", "--others", "--exclude-standard", "--full-name", "--", *paths, cwd=cwd).decode()
         pairs.extend((None, name) for name in untracked.splitlines())
-    return [(a, b) for a, b in pairs if (b or a or "").endswith(SPEC_SUFFIXES)]
+    specs = [(a, b) for a, b in pairs if (b or a or "").endswith(SPEC_SUFFIXES)]
+    # A changed lock file (orchestrator/lockfile.py) changes what its spec runs: compare the spec.
+    named = {name for pair in specs for name in pair if name}
+    for a, b in pairs:
+        lock = b or a or ""
+        spec = lock[: -len(".lock")] + ".yaml" if lock.endswith(".lock") else ""
+        if spec and spec not in named:
+            specs.append((spec, spec))
+            named.add(spec)
+    return specs
 
 
 def read(rev: str | None, path: str, root: Path) -> bytes:
@@ -64,3 +73,12 @@ def read(rev: str | None, path: str, root: Path) -> bytes:
     if rev is None:
         return (root / path).read_bytes()
     return _git("show", f"{rev}:{path}", cwd=root)
+
+
+def read_optional(rev: str | None, path: str, root: Path) -> bytes | None:
+    """Like read, or None when the file does not exist there (a spec without a lock file)."""
+    if rev is None:
+        file = root / path
+        return file.read_bytes() if file.is_file() else None
+    proc = subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=root, capture_output=True)
+    return read(rev, path, root) if proc.returncode == 0 else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,6 +64,8 @@ class Plan:
     observed: bool = False  # False: no target was asked, so everything shows as to create
     observed_digest: str = ""  # hash of the observed state this plan was made from (saved plans check it)
     settings: tuple[Setting, ...] = ()  # each fine-tune value and its source, once the model was read
+    pins: Mapping[str, str] = field(default_factory=dict)  # what the moving references are pinned to
+    notices: tuple[str, ...] = ()  # what the target says besides the stages ("... 16 is available")
     format_version: int = FORMAT_VERSION
     orchestrate_version: str = __version__
 
@@ -116,8 +118,11 @@ def fingerprints(spec: RunSpec) -> dict[str, str]:
     return out
 
 
-def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = None) -> Plan:
-    """The apply plan. `observed` None means no target was asked: every stage is to create."""
+def make_plan(
+    spec: RunSpec, observed: Mapping[str, Observed | None] | None = None, notices: Sequence[str] = ()
+) -> Plan:
+    """The apply plan. `observed` None means no target was asked: every stage is to create.
+    `spec` carries its pins (lockfile.py): the target's `spec` after observe, or `lockfile.locked`."""
     digest_of_spec = spec_digest(spec)
     spec, settings = with_model_defaults(spec, observed)
     prints = fingerprints(spec)
@@ -154,6 +159,8 @@ def make_plan(spec: RunSpec, observed: Mapping[str, Observed | None] | None = No
         observed=observed is not None,
         observed_digest=observed_digest(observed),
         settings=settings,
+        pins=dict(spec.pins),
+        notices=tuple(notices),
     )
 
 

@@ -24,8 +24,8 @@ def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     # azure-ai-ml warns on stderr about its own experimental schema classes; not the user's concern.
     logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
     prints = fingerprints(spec)
-    model_uri = spec.model.version
-    which = "labels/latest" if model_uri == "latest" else f"versions/{model_uri}"
+    version = spec.pins.get("model", spec.model.version)  # the locked version, when there is a lock
+    which = "labels/latest" if version == "latest" else f"versions/{version}"
     model_id = f"azureml://registries/{spec.model.registry}/models/{spec.model.name}/{which}"
     data_paths = {role: entities.data_asset_ref(spec, role, prints["data"]) for role in spec.dataset.splits}
     job = entities.pipeline_job(

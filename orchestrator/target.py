@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from orchestrator import lockfile
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.lockfile import Pin
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
@@ -46,6 +48,13 @@ class Target(Protocol):
     spec: RunSpec
     root: Path  # where the run's local state and lock live
     state: RunState
+    pins: dict[str, Pin] | None  # what the moving references resolved to (lockfile.py)
+    locked: dict[str, Pin]  # the lock file's pins that still apply to the spec
+    notices: list[str]  # what a plan says besides its stages ("Phi-3 16 is available (locked: 15)")
+
+    def resolve(self, upgrade: bool = False) -> dict[str, Pin]:
+        """Pin the moving references (the lock file's pins, else resolved now); observe calls it."""
+        ...
 
     def observe(self) -> dict[str, Observed]:
         """Every stage's resource as it is now (read-only)."""
@@ -115,6 +124,29 @@ class BaseTarget:
         self.dir = self.state.dir
         self.prints = fingerprints(spec)
         self.recorded: dict[str, dict] = {}  # the state file as the last observe read it
+        self.locked: dict[str, Pin] = {}  # the lock file's pins that still apply to the spec
+        self.pins: dict[str, Pin] | None = None  # what resolve() pinned (None: not yet)
+        self.notices: list[str] = []  # what the plan should say besides its stages (a newer version)
+
+    def resolve(self, upgrade: bool = False) -> dict[str, Pin]:
+        """Pin the spec's moving references: as the lock file says, or (for what it lacks, or
+        everything with `upgrade`) as the target and the Hub resolve them now. The pins join the
+        fingerprints, so this comes before observing any stage."""
+        self.locked = lockfile.applicable(self.spec, lockfile.read(self.spec))
+        pins, self.notices = self.resolve_pins(self.locked, upgrade)
+        dataset, why = lockfile.dataset_pin(self.spec, self.locked, upgrade)
+        if dataset is not None:
+            pins["dataset"] = dataset
+        if why:
+            self.notices.append(why)
+        self.pins = pins
+        self.spec = lockfile.with_pins(self.spec, pins)
+        self.prints = fingerprints(self.spec)
+        return pins
+
+    def resolve_pins(self, locked: Mapping[str, Pin], upgrade: bool) -> tuple[dict[str, Pin], list[str]]:
+        """The target's own moving references (a registry's `latest`) and notices: none by default."""
+        return {}, []
 
     # How many stages observe reads at once: each read is a round trip on a cloud, and a no-op
     # plan is latency-bound. 1 reads in order (a target whose reads are local files).
@@ -127,6 +159,8 @@ class BaseTarget:
         stages its handler names in `after`."""
         from orchestrator.stages import BY_NAME
 
+        if self.pins is None:
+            self.resolve()
         self.recorded = self.state.stages()
         names = list(self.prints)
         out: dict[str, Observed] = {}

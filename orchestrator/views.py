@@ -90,6 +90,13 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
     if plan.settings:
         lines.extend(settings_text(plan.settings))
         lines.append("")
+    if plan.pins and plan.mode != PlanMode.DESTROY:
+        pinned = ", ".join(f"{kind} {version}" for kind, version in sorted(plan.pins.items()))
+        lines.extend([f"Pinned: {pinned}", ""])
+    for notice in plan.notices:
+        lines.append(paint(f"Note: {notice}", "yellow", enabled=color))
+    if plan.notices:
+        lines.append("")
     if not plan.observed:
         lines.append("No target state was read: every stage shows as to create.")
     lines.append(paint(f"{title}: {plan.summary()}", None, enabled=color, bold=True))

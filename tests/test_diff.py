@@ -135,3 +135,34 @@ def test_env_references_are_compared_as_written(monkeypatch):
 def test_bad_revision_is_one_clear_error(repo):
     result = run("nope..HEAD")
     assert result.exit_code == 1 and "'nope' is neither an existing file nor a git revision" in result.output
+
+
+def _lock(model: str, component: str = "0.0.82") -> str:
+    """A lock file as `orchestrate lock` writes it (see orchestrator/lockfile.py)."""
+    return (
+        "lock_version: 1\nrun: phi3-ultrachat\npins:\n"
+        "  component:\n    ref: azureml://registries/azureml/components/chat_completion_pipeline/labels/latest\n"
+        f"    version: {component}\n"
+        "  model:\n    ref: azureml://registries/azureml/models/Phi-3-mini-4k-instruct/labels/latest\n"
+        f"    version: '{model}'\n"
+    )
+
+
+def test_a_moved_lock_shows_with_the_stages_it_reruns(repo):
+    (repo / "specs" / "phi3.lock").write_text(_lock("15"))
+    commit(repo, "first lock")
+    first = json.loads(run("HEAD~1..HEAD", "-o", "json").output)["specs"]
+    # The first lock records what `latest` resolved to: nothing reruns for it.
+    assert [(c["path"], c["old"], c["new"], c["reruns"]) for c in first[0]["changes"]] == [
+        ("lock.component", "(absent)", "0.0.82", []),
+        ("lock.model", "(absent)", "15", []),
+    ]
+    assert first[0]["reruns"] == []
+    (repo / "specs" / "phi3.lock").write_text(_lock("16"))
+    commit(repo, "lock --upgrade")
+    result = run("HEAD~1..HEAD", "specs/")  # only the lock changed: the spec is still compared
+    assert result.exit_code == 0, result.output
+    assert "lock.model 15 -> 16: reruns model, finetune, register, deployment, smoke_test" in result.output
+    (repo / "specs" / "phi3.lock").write_text(_lock("16", "0.0.83"))
+    moved = json.loads(run("HEAD", "-o", "json").output)["specs"][0]
+    assert [(c["path"], c["reruns"][0]) for c in moved["changes"]] == [("lock.component", "finetune")]

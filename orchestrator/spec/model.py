@@ -6,7 +6,8 @@ schema allows but the model forgets can never be silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from orchestrator.spec.names import derived_endpoint_name, derived_register_name
@@ -60,6 +61,7 @@ class Dataset:
     subset: str | None
     splits: dict  # role (train/validation/test) -> Split
     seed: int
+    revision: str | None = None  # a Hub dataset's revision (sha, branch, tag)
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,15 @@ class RunSpec:
     # finetune fields the spec file sets itself (dotted, e.g. "lora.r"): they win over the base
     # model's published defaults; the others take those defaults (orchestrator/model_defaults.py).
     finetune_set: tuple[str, ...] = ()
+    # What the moving references resolved to, from the lock file or the target: "model" (the base
+    # model's version), "component" (chat_completion_pipeline's), "dataset" (a Hub revision). Not
+    # part of the spec file: orchestrator/lockfile.py.
+    pins: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("pins")
+        return data
 
     @property
     def finetune_sku(self) -> str | None:
@@ -225,7 +233,7 @@ def _dataset(data: dict) -> Dataset:
         s = _take(split, where=f"dataset.splits.{role}")
         splits[role] = Split(source_split=s("from"), percent=float(s("percent")))
         s.done()
-    ds = Dataset(source=t("source"), subset=t("subset"), splits=splits, seed=t("seed"))
+    ds = Dataset(source=t("source"), subset=t("subset"), splits=splits, seed=t("seed"), revision=t("revision"))
     t.done()
     return ds
 

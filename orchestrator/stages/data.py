@@ -16,12 +16,16 @@ class DataStage(Stage):
 
     def inputs(self, spec: RunSpec) -> dict:
         ds = spec.dataset
-        return {
+        inputs = {
             "source": ds.source,
             "subset": ds.subset,
             "seed": ds.seed,
             "splits": {role: asdict(split) for role, split in sorted(ds.splits.items())},
         }
+        revision = spec.pins.get("dataset") or ds.revision
+        if revision:  # a Hub dataset's revision, as locked (absent for a local folder)
+            inputs["revision"] = revision
+        return inputs
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         return ", ".join(f"{spec.name}-{role}:{short(fingerprint)}" for role in sorted(spec.dataset.splits))

@@ -25,6 +25,8 @@ class FinetuneStage(Stage):
         # Only what the job runs on matters here: scaling the cluster (min/max) must not rerun it.
         if spec.compute is not None:
             params["compute"] = {"name": spec.compute.name, "sku": spec.compute.sku}
+        if "component" in spec.pins:  # the locked chat_completion_pipeline version (azureml)
+            params["component"] = spec.pins["component"]
         return params
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:

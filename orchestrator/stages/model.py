@@ -12,7 +12,12 @@ class ModelStage(Stage):
     observed_first = True  # its model_specific_defaults tag changes the fine-tune's inputs
 
     def inputs(self, spec: RunSpec) -> dict:
-        return {"registry": spec.model.registry, "name": spec.model.name, "version": spec.model.version}
+        m = spec.model
+        inputs = {"registry": m.registry, "name": m.name, "version": m.version}
+        if m.version == "latest" and "model" in spec.pins:
+            # The locked version: a newer `latest` changes nothing until `orchestrate lock --upgrade`.
+            inputs["pinned"] = spec.pins["model"]
+        return inputs
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         m = spec.model

@@ -92,8 +92,12 @@ def _load_split(spec: RunSpec, split: str) -> Sequence:
     extras.require("datasets", what=f"the Hub dataset {spec.dataset.source}", target=spec.target)
     import datasets  # heavy (pyarrow, fsspec): imported only when a Hub dataset is sampled
 
+    # The locked commit (lockfile.py), else the spec's revision, else the Hub's default branch.
+    revision = spec.pins.get("dataset") or spec.dataset.revision
     try:
-        return datasets.load_dataset(spec.dataset.source, spec.dataset.subset, split=split)
+        return datasets.load_dataset(
+            spec.dataset.source, spec.dataset.subset, split=split, **({"revision": revision} if revision else {})
+        )
     except Exception as exc:  # datasets raises many types for a missing dataset, split or network
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise OrchestrateError(

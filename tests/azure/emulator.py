@@ -98,6 +98,7 @@ class Config:
     job_outcome: str = "Completed"  # Completed | Failed
     deployment_outcome: str = "Succeeded"  # Succeeded | Failed
     scoring_status: int = 200
+    latency: float = 0.0  # seconds every request waits before it is handled (bench: a real round trip)
     gpus: dict = field(
         default_factory=lambda: {
             "Standard_NC24ads_A100_v4": 1,
@@ -218,6 +219,8 @@ class AzureEmulator:
 
     # --- dispatch ---------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
+        if self.config.latency:  # a round trip to a far region, outside the lock: requests overlap
+            time.sleep(self.config.latency)
         with self.lock:
             self._tick()
             full = req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query.items()) if req.query else "")
@@ -578,6 +581,23 @@ class AzureEmulator:
         )
         model = self.store[f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"]
         model["properties"]["tags"]["model_specific_defaults"] = json.dumps(defaults)
+
+    def publish_version(self, kind: str, name: str, version: str) -> None:
+        """A new version in the registry that the `latest` label then names, as publishing one does:
+        a copy of the current latest under the new version (kind: models | components)."""
+        base = (
+            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+            f"microsoft.machinelearningservices/registries/azureml/{kind}/{name.lower()}"
+        )
+        with self.lock:
+            current = self.store[base]["properties"]["latestVersion"]
+            body = json.loads(json.dumps(self.store[f"{base}/versions/{current}"]))
+            body["id"] = body["id"].rsplit("/", 1)[0] + "/" + version
+            body["name"] = version
+            if kind == "components":
+                body["properties"]["componentSpec"]["version"] = version
+            self.store[f"{base}/versions/{version}"] = body
+            self._container_latest(f"{base}/versions/{version}")
 
     def _seed_registry(self) -> None:
         allow = (

@@ -3,35 +3,77 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from orchestrator import lockfile
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.lockfile import Pin
 from orchestrator.model_defaults import TAG, parse_tag
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.target import Ready, StageHandler, not_ready
+from orchestrator.targets.azureml import pipeline
 
 if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
 
 
 def base_model(t: AzureMLTarget):
-    """The registry model observe resolved (resolved now if observe did not run)."""
+    """The registry model at its pinned version (resolve() reads it before anything else)."""
     if t.seen.model is None:
-        t.seen.model = _resolve(t)
+        t.resolve()
     return t.seen.model
 
 
-def _resolve(t: AzureMLTarget):
-    m = t.spec.model
-    kwargs = {"label": "latest"} if m.version == "latest" else {"version": m.version}
-    model = t.find(f"resolve model {m.name}", t.registry.models.get, m.name, **kwargs)
+def pins(t: AzureMLTarget, locked: Mapping[str, Pin], upgrade: bool) -> tuple[dict[str, Pin], list[str]]:
+    """The base model and the chat_completion_pipeline component, pinned: at their locked versions
+    (and a notice when `latest` has moved on), else at what `latest` is now."""
+    m, refs, notices = t.spec.model, lockfile.refs(t.spec), []
+    moving = m.version == "latest"
+    model_pin = None if upgrade else locked.get("model")
+    if model_pin is None:
+        t.seen.model = _get(t, m.name, m.version)
+    else:
+        t.seen.model = _get(t, m.name, model_pin.version)
+        newest = _get(t, m.name, "latest") if moving else t.seen.model
+        if str(newest.version) != model_pin.version:
+            notices.append(_newer(t, m.name, str(newest.version), model_pin.version))
+    component_pin = None if upgrade else locked.get("component")
+    newest_component = _component(t)
+    if component_pin is not None and newest_component != component_pin.version:
+        notices.append(_newer(t, pipeline.COMPONENT, newest_component, component_pin.version))
+    return {
+        "model": Pin(refs["model"], str(t.seen.model.version)),
+        "component": component_pin or Pin(refs["component"], newest_component),
+    }, notices
+
+
+def _newer(t: AzureMLTarget, what: str, newest: str, pinned: str) -> str:
+    return (
+        f"{what} {newest} is available (locked: {pinned}); `orchestrate lock --upgrade {t.spec.source_path}` to take it"
+    )
+
+
+def _get(t: AzureMLTarget, name: str, version: str):
+    kwargs = {"label": "latest"} if version == "latest" else {"version": version}
+    model = t.find(f"resolve model {name}", t.registry.models.get, name, **kwargs)
     if model is None:
         raise OrchestrateError(
-            f"model {m.name} ({m.version}) not found in registry {m.registry}; "
+            f"model {name} ({version}) not found in registry {t.spec.model.registry}; "
             "check model.name and model.version (names are case-sensitive)"
         )
     return model
+
+
+def _component(t: AzureMLTarget) -> str:
+    """The version chat_completion_pipeline's `latest` label names in the model's registry."""
+    found = t.find(
+        f"resolve component {pipeline.COMPONENT}", t.registry.components.get, pipeline.COMPONENT, label="latest"
+    )
+    if found is None:
+        raise OrchestrateError(f"component {pipeline.COMPONENT} not found in registry {t.spec.model.registry}")
+    return str(found.version)
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
@@ -40,6 +82,8 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     published = parse_tag((model.tags or {}).get(TAG))
     if cached.get("fingerprint") == fingerprint and cached.get("id") == model.id:
         return Observed(True, fingerprint, cached.get("inputs"), pinned, pinned, pinned=model.id, settings=published)
+    if cached.get("id"):  # recorded at another pin (a moved lock): the plan names what changed
+        return t.observed(True, cached.get("fingerprint", ""), cached, pinned, pinned=model.id, settings=published)
     return Observed(False, note=f"not resolved yet; {pinned}", pinned=model.id, settings=published)
 
 

@@ -104,7 +104,8 @@ def pipeline_job(
         "jobs": {
             "finetune": {
                 "type": "pipeline",
-                "component": component or component_uri(spec.model.registry or "azureml"),
+                "component": component
+                or component_uri(spec.model.registry or "azureml", spec.pins.get("component", "latest")),
                 "inputs": node_inputs,
                 "outputs": {"mlflow_model_folder": "${{parent.outputs.trained_model}}"},
             }

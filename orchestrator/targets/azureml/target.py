@@ -55,6 +55,9 @@ class AzureMLTarget(BaseTarget):
         self._registry = None
         self.seen = Seen()
 
+    def resolve_pins(self, locked, upgrade):
+        return model.pins(self, locked, upgrade)
+
     @property
     def serverless_sku(self) -> str:
         """The serverless fine-tune's instance type (a spec without compute; the schema requires it then)."""

@@ -1,0 +1,243 @@
+"""Acting on several specs at once (`plan specs/`, `apply specs/ --parallel 4`): each run is
+observed, planned and applied on its own, under its own locks, in a bounded pool of threads.
+
+One failing run does not stop the others (`--fail-fast` keeps the runs not started yet from
+starting); the exit code is the worst result. Runs of the local target take turns: they share
+this machine's CPU and memory, and one fine-tune already uses every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.plan import Plan
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class Run:
+    """One spec's way through a command: what it planned, what it did, how it ended."""
+
+    path: str
+    name: str = ""
+    target: Any = None  # orchestrator.target.Target, once the spec loaded
+    plan: Plan | None = None
+    records: dict[str, dict] = field(default_factory=dict)
+    error: str = ""
+    exit_code: int = EXIT_OK
+    locks: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def fail(self, exc: BaseException) -> None:
+        self.error = str(exc) if isinstance(exc, OrchestrateError) else f"{type(exc).__name__}: {exc}"
+        self.exit_code = getattr(exc, "exit_code", EXIT_ERROR) or EXIT_ERROR
+
+
+def prepare(
+    path: str,
+    make: Callable,
+    *,
+    credential: str | None = None,
+    force_unlock: bool = False,
+    lock: bool = True,
+    offline: bool = False,
+    locked: bool = False,
+) -> Run:
+    """Load, lock (local flock and the target's lock, held until `release`), observe and plan one
+    spec. A user error ends up in `Run.error`, never raised: the other runs go on. `offline`
+    plans from the spec and its lock file alone (no target, no lock)."""
+    run = Run(path)
+    try:
+        from orchestrator import lockfile
+        from orchestrator.apply import get_target
+        from orchestrator.spec.validate import load_runspec
+        from orchestrator.state import RunLock
+
+        spec = load_runspec(path)
+        run.name = spec.name
+        if offline:
+            run.plan = make(lockfile.locked(spec), None, ())
+            return run
+        run.target = get_target(spec, credential)
+        if lock:
+            run.locks.enter_context(RunLock(run.target.root, spec.name))
+            run.locks.enter_context(run.target.lock(force_unlock))
+        observed = run.target.observe()
+        if locked:
+            lockfile.check_current(run.target.spec, run.target.pins or {})
+        run.plan = make(run.target.spec, observed, run.target.notices)
+    except (OrchestrateError, ImportError) as exc:
+        _fail_import(run, exc)
+        release(run)
+    return run
+
+
+def _fail_import(run: Run, exc: BaseException) -> None:
+    if isinstance(exc, ImportError):
+        from orchestrator.extras import missing
+
+        error = missing(exc, f"planning {run.path}")
+        if error is None:
+            raise exc
+        exc = error
+    run.fail(exc)
+
+
+def release(run: Run) -> None:
+    try:
+        run.locks.close()
+    except OrchestrateError as exc:  # a lock that would not let go: the run's result stands, say so
+        run.error = run.error or f"releasing the lock: {exc}"
+
+
+def in_pool(items: Sequence, fn: Callable, parallel: int) -> list:
+    """fn over items with at most `parallel` at once; results in the order of items. The threads
+    are daemons and the wait is interruptible: Ctrl-C does not wait for runs in flight."""
+    from orchestrator.apply import in_thread
+
+    if parallel <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    gate = threading.Semaphore(parallel)
+
+    def gated(item):
+        with gate:
+            return fn(item)
+
+    futures = [in_thread(functools.partial(gated, item), "orchestrate-run") for item in items]
+    return [future.result() for future in futures]
+
+
+def execute_all(
+    runs: list[Run],
+    *,
+    parallel: int,
+    fail_fast: bool,
+    output: str,
+    out: TextIO,
+) -> None:
+    """Execute every run with a plan that has changes, `parallel` at a time (local runs one at a
+    time). With `fail_fast`, a failure keeps the runs not started yet from starting."""
+    from orchestrator.apply import execute
+    from orchestrator.events import Events
+
+    failed = False
+
+    def one(run: Run) -> None:
+        nonlocal failed
+        try:
+            if run.plan is None or not run.plan.has_changes:
+                return
+            if fail_fast and failed:
+                run.error, run.exit_code = "not started: an earlier run failed (--fail-fast)", EXIT_ERROR
+                return
+            events = Events("json" if output == "json" else "text", run=run.name, out=out)
+            try:
+                run.records = execute(run.target, run.plan, events)
+            except (OrchestrateError, ImportError) as exc:
+                _fail_import(run, exc)
+                failed = True
+                if run.exit_code == EXIT_INTERRUPTED:  # Ctrl-C during a local run: no next run
+                    raise
+        finally:
+            release(run)
+
+    local = [r for r in runs if r.target is not None and r.target.name == "local"]
+    remote = [r for r in runs if r not in local]
+    in_pool(remote, one, parallel)
+    in_pool(local, one, 1)
+
+
+def worst(codes: Sequence[int]) -> int:
+    """The exit code of several runs: interrupted over error over changes over success."""
+    for code in (EXIT_INTERRUPTED, EXIT_ERROR, EXIT_CHANGES):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def summary_text(runs: Sequence[Run], title: str) -> str:
+    """One line per run: its counts (or its error), then the totals. For plan and apply of many."""
+    rows = [("run", "spec", "result")]
+    for run in runs:
+        if run.error:
+            result = f"FAILED: {run.error.splitlines()[0]}"
+        elif run.plan is None:
+            result = "not planned"
+        else:
+            result = run.plan.summary()
+        rows.append((run.name or "?", run.path, result))
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{title} of {len(runs)} specs:"]
+    lines += ["  " + "  ".join([r[0].ljust(width[0]), r[1].ljust(width[1]), r[2]]) for r in rows]
+    failed = sum(1 for r in runs if r.error)
+    lines.append(f"{len(runs) - failed} ok, {failed} failed.")
+    return "\n".join(lines)
+
+
+def expand(paths: Sequence[str]) -> list[Path]:
+    """Spec files named directly, plus every *.yaml / *.yml inside a named directory."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(path)
+    if not out:
+        raise OrchestrateError(f"no .yaml files in {', '.join(paths)}")
+    return out
+
+
+def stdout() -> TextIO:
+    """The real stdout, taken before any Azure call swaps sys.stdout out (calls.quiet_sdk)."""
+    return sys.stdout
+
+
+def plan_many(
+    paths: Sequence[str],
+    output: str,
+    detailed_exitcode: bool,
+    offline: bool,
+    parallel: int,
+    credential: str | None,
+    locked: bool = False,
+) -> int:
+    """`plan` of several specs: each plan, then one summary; returns the exit code."""
+    import json
+
+    import click
+
+    from orchestrator.plan import make_plan
+    from orchestrator.views import color_enabled, plan_json, plan_text
+
+    out = stdout()
+    results = in_pool(
+        paths,
+        lambda path: prepare(path, make_plan, credential=credential, lock=False, offline=offline, locked=locked),
+        parallel,
+    )
+    if output == "json":
+        items = [
+            {"spec": r.path, "run": r.name, "plan": json.loads(plan_json(r.plan)) if r.plan else None, "error": r.error}
+            for r in results
+        ]
+        click.echo(json.dumps({"runs": items}, indent=2), file=out)
+    else:
+        for r in results:
+            if r.plan is not None:
+                click.echo(plan_text(r.plan, color=color_enabled()) + "\n", file=out)
+            else:
+                click.echo(f"error: {r.path}: {r.error}\n", err=True)
+        click.echo(summary_text(results, "Plans"), file=out)
+    codes = [r.exit_code for r in results]
+    if detailed_exitcode:
+        codes += [EXIT_CHANGES for r in results if r.plan is not None and r.plan.has_changes]
+    return worst(codes)
