@@ -46,16 +46,22 @@ def test_github_workflow_commands_on_a_pull_request(tmp_path):
     assert "| `finetune.epochs` | `1` | `2` | `finetune`, `register`, `deployment`, `smoke_test` |" in comment
 
 
-def test_github_workflow_installs_a_pinned_release_on_current_actions():
+def test_github_workflows_install_a_pinned_release_on_current_actions():
     from orchestrator import __version__
 
-    steps = yaml.safe_load((ROOT / ".github" / "workflows" / "orchestrate-pr.yml").read_text())["jobs"]["plan"]["steps"]
-    install = next(s["run"] for s in steps if s.get("name") == "Install orchestrate")
-    # A team's spec repository installs a release, not this checkout; the pin follows each release.
-    assert install == f"pip install 'orchestrate-llm=={__version__}'"
-    uses = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
-    # node20 actions (checkout v4, setup-python v5) stopped running on GitHub's runners in 2026-09.
-    assert int(uses["actions/checkout"].lstrip("v")) >= 6 and int(uses["actions/setup-python"].lstrip("v")) >= 6
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert [w.name for w in workflows] == ["orchestrate-apply.yml", "orchestrate-drift.yml", "orchestrate-pr.yml"]
+    for workflow in workflows:
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            steps = job["steps"]
+            for install in (s["run"] for s in steps if s.get("name") == "Install orchestrate"):
+                # A team's spec repository installs a release, not this checkout; the pin follows each release.
+                assert re.fullmatch(rf"pip install 'orchestrate-llm(\[azureml\])?=={re.escape(__version__)}'", install)
+            uses = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
+            # node20 actions (checkout v4, setup-python v5) stopped running on GitHub's runners in 2026-09.
+            for action in ("actions/checkout", "actions/setup-python"):
+                if action in uses:
+                    assert int(uses[action].lstrip("v")) >= 6, (workflow.name, action)
 
 
 def test_pre_commit_hook_entry_validates(tmp_path):

@@ -1,0 +1,101 @@
+"""The apply-on-merge and drift workflows do what they say: their shell steps run, in a real git
+repository, against the Azure ML emulator (azure/login is replaced by the fake `az` on PATH)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+from tests.azure.conftest import SUBSCRIPTION, write_azure_spec
+from tests.conftest import ROOT
+from tests.test_examples import _git
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _steps(workflow: str, job: str) -> dict[str, str]:
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text())
+    return {s["name"]: s["run"] for s in data["jobs"][job]["steps"] if "run" in s and "name" in s}
+
+
+def _run(command: str, repo, **values: str) -> subprocess.CompletedProcess:
+    """A workflow step's shell text with its ${{ ... }} expressions filled in, run in the repository."""
+    for expression, value in values.items():
+        command = command.replace("${{ " + expression + " }}", value)
+    assert "${{" not in command, command
+    env = {**os.environ, "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION, "GITHUB_OUTPUT": str(repo / "out.txt")}
+    env["GITHUB_STEP_SUMMARY"] = str(repo / "summary.md")
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env['PATH']}"
+    return subprocess.run(["bash", "-e", "-c", command], cwd=repo, env=env, capture_output=True, text=True)
+
+
+def _repo(tmp_path):
+    """A spec repository: specs/run-a.yaml (subscription from the environment, as committed)."""
+    repo = tmp_path / "repo"
+    (repo / "specs").mkdir(parents=True)
+    text = write_azure_spec(tmp_path).read_text().replace(SUBSCRIPTION, "${env:AZURE_SUBSCRIPTION_ID}")
+    (repo / "specs" / "run-a.yaml").write_text(text.replace("name: phi3-ultrachat\n", "name: run-a\n"))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def test_apply_on_merge_plans_then_applies_the_saved_plan(emulator, tmp_path):
+    repo = _repo(tmp_path)
+    before = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    steps = _steps("orchestrate-apply.yml", "plan")
+    # Without a committed lock, --locked refuses: what runs is what the pull request committed.
+    proc = _run(steps["Plan"], repo, **{"matrix.run": "run-a"})
+    assert proc.returncode == 1 and "specs/run-a.lock is missing (--locked)" in proc.stderr, proc.stderr
+    # The pull request: a lock file (written by the developer with `orchestrate lock`) and a change.
+    proc = _run("orchestrate lock specs/run-a.yaml --credential cli", repo)
+    assert proc.returncode == 0, proc.stderr
+    spec = repo / "specs" / "run-a.yaml"
+    spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 2"))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "two epochs, locked")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+    listed = _run(
+        _steps("orchestrate-apply.yml", "changed")["List changed specs"],
+        repo,
+        **{"github.event.before": before, "github.sha": sha},
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert (repo / "out.txt").read_text().strip() == 'runs=["run-a"]'
+
+    proc = _run(steps["Plan"], repo, **{"matrix.run": "run-a"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Plan: 9 to create" in (repo / "summary.md").read_text()
+    assert json.loads((repo / "plan.json").read_text())["run"] == "run-a"
+    proc = _run(_steps("orchestrate-apply.yml", "apply")["Apply the saved plan"], repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "Apply complete: 9 to create" in proc.stderr
+    assert len(emulator.resources("onlineendpoints")) == 1
+
+
+def test_drift_check_fails_on_a_portal_edit_and_on_a_newer_version(emulator, tmp_path):
+    repo = _repo(tmp_path)
+    assert _run("orchestrate lock specs/ --credential cli && orchestrate apply specs/ -y", repo).returncode == 0
+    steps = _steps("orchestrate-drift.yml", "drift")
+    for name in ("Plan every spec", "Check the lock files"):
+        proc = _run(steps[name], repo)
+        assert proc.returncode == 0, (name, proc.stdout, proc.stderr)
+
+    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    proc = _run(steps["Check the lock files"], repo)
+    assert proc.returncode == 2 and "model Phi-3-mini-4k-instruct: 15 -> 16" in proc.stdout, proc.stdout
+    assert _run(steps["Plan every spec"], repo).returncode == 0  # locked at 15: Azure still matches
+
+    # Someone scales the deployment in the portal.
+    (deployment,) = emulator.resources("deployments").values()
+    deployment["sku"]["capacity"] = 3
+    proc = _run(steps["Plan every spec"], repo)
+    assert proc.returncode == 2, proc.stdout
+    assert re.search(r"deployment .*instance_count is 3 on Azure, 1 in the spec", proc.stdout), proc.stdout
