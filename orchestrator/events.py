@@ -36,7 +36,7 @@ class Events:
         if self.run:
             event = {"run": self.run, **event}
         if self.mode == "json":
-            print(json.dumps(event, default=str), file=self.out, flush=True)
+            _write(self.out, json.dumps(event, default=str))
             return
         if self._live is not None:
             self._live.show(event, self._text(event))
@@ -47,7 +47,7 @@ class Events:
                 return  # a line every 2 s is enough for people
             self._last_progress = now
         prefix = f"[{self.run}] " if self.run else ""
-        print(prefix + self._text(event), file=self.stream, flush=True)
+        _write(self.stream, prefix + self._text(event))
 
     def close(self) -> None:
         """Stop the live display (the terminal gets its cursor back); idempotent."""
@@ -68,6 +68,17 @@ class Events:
         if e["event"] == "error":
             return f"{stage}FAILED: {e.get('message', '')}"
         return f"{stage}{e.get('message', e['event'])}"
+
+
+_writing = threading.Lock()
+
+
+def _write(stream: TextIO, line: str) -> None:
+    """One whole line per write: print() writes the text and the newline apart, so lines from runs
+    and stages in threads came out spliced ("[a] ...[b] ...")."""
+    with _writing:
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def _is_terminal(stream: TextIO) -> bool:
