@@ -155,7 +155,15 @@ PARALLEL = click.option(
     type=click.IntRange(min=1),
     default=4,
     show_default=True,
-    help="With several specs: how many runs to read or apply at once (local runs take turns).",
+    help="With several specs: how many runs apply at once (local runs take turns).",
+)
+# Reading is cheap and latency-bound (each Azure read is a round trip): more runs at once.
+PARALLEL_READS = click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="With several specs: how many runs are read at once.",
 )
 
 
@@ -176,7 +184,7 @@ PARALLEL = click.option(
     is_flag=True,
     help="Do not read the target (no Azure calls, no credentials): every stage shows as to create.",
 )
-@PARALLEL
+@PARALLEL_READS
 @LOCKED
 @CREDENTIAL
 @PRICES

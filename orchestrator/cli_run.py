@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from orchestrator.cli import CREDENTIAL, FORCE_UNLOCK, LOCKED, OUTPUT, PARALLEL, cli
+from orchestrator.cli import CREDENTIAL, FORCE_UNLOCK, LOCKED, OUTPUT, PARALLEL, PARALLEL_READS, cli
 from orchestrator.errors import OrchestrateError
 from orchestrator.kinds import PlanMode
 
@@ -279,7 +279,7 @@ def destroy(
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
 @CREDENTIAL
-@PARALLEL
+@PARALLEL_READS
 def status(specs: tuple[str, ...], output: str, credential: str | None, parallel: int) -> None:
     """Every stage's resource, whether it exists, and drift from the spec. On azureml the state is
     read from Azure (tags on every resource); the endpoint's scoring URI is shown, never its keys.
@@ -343,7 +343,7 @@ def _status_shown(the_spec, rows, output: str) -> str:
     help="Write nothing; exit 2 when a lock file is missing or --upgrade would move a pin (a drift check).",
 )
 @CREDENTIAL
-@PARALLEL
+@PARALLEL_READS
 def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | None, parallel: int) -> None:
     """Write the lock file beside each spec (SPEC.lock): the versions its moving references
     resolve to (base model `latest`, the chat_completion_pipeline component, a Hub dataset's

@@ -102,17 +102,19 @@ def in_pool(items: Sequence, fn: Callable, parallel: int) -> list:
     """fn over items with at most `parallel` at once; results in the order of items. The threads
     are daemons and the wait is interruptible: Ctrl-C does not wait for runs in flight."""
     from orchestrator.apply import in_thread
+    from orchestrator.targets.azureml.connect import sharing  # no azure import: only when used
 
-    if parallel <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    gate = threading.Semaphore(parallel)
+    with sharing():  # the runs share one credential and one client per workspace and registry
+        if parallel <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        gate = threading.Semaphore(parallel)
 
-    def gated(item):
-        with gate:
-            return fn(item)
+        def gated(item):
+            with gate:
+                return fn(item)
 
-    futures = [in_thread(functools.partial(gated, item), "orchestrate-run") for item in items]
-    return [future.result() for future in futures]
+        futures = [in_thread(functools.partial(gated, item), "orchestrate-run") for item in items]
+        return [future.result() for future in futures]
 
 
 def execute_all(

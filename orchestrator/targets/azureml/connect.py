@@ -6,6 +6,7 @@ Nothing here hard-codes an endpoint or touches proxies: HTTPS_PROXY and custom C
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -79,10 +80,40 @@ def workspace_of(spec: RunSpec) -> Workspace:
     return spec.workspace
 
 
+# While several runs of one command are read together (plan DIR), they share what is costly to
+# make per run: the credential (one `az` call per scope instead of one per run) and the MLClients
+# (each costs ~50 ms of CPU, and the registry client a discovery round trip). None: no sharing.
+_shared: dict | None = None
+_shared_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def sharing():
+    """Share credentials and clients between the targets made inside (one command's runs)."""
+    global _shared
+    with _shared_lock:
+        outer, _shared = _shared, ({} if _shared is None else _shared)
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _shared = outer
+
+
+def _once(key: tuple, make):
+    """make(), or what it made for the same key while sharing."""
+    with _shared_lock:
+        if _shared is None:
+            return make()
+        if key not in _shared:
+            _shared[key] = make()
+        return _shared[key]
+
+
 def credential(kind: str, cloud: str):
     """The azure-identity credential for `workspace.credential` (or --credential), tokens shared."""
     quiet_sdk_logs()
-    return SharedTokens(_credential(kind, cloud))
+    return _once(("credential", kind, cloud), lambda: SharedTokens(_credential(kind, cloud)))
 
 
 def quiet_sdk_logs() -> None:
@@ -125,6 +156,12 @@ def auth_error(kind: str, exc: Exception) -> OrchestrateError:
 
 def workspace_client(spec: RunSpec, cred):
     """MLClient for the spec's workspace: from config_file, or from the three ids."""
+    ws = workspace_of(spec)
+    base = os.path.dirname(spec.source_path) if ws.config_file else ""
+    return _once(("workspace", id(cred), ws, base), lambda: _workspace_client(spec, cred))
+
+
+def _workspace_client(spec: RunSpec, cred):
     import logging
 
     from azure.ai.ml import MLClient
@@ -156,6 +193,8 @@ def registry_client(spec: RunSpec, cred):
     """MLClient for the model's registry (the system registry `azureml` for the reference workflow)."""
     from azure.ai.ml import MLClient
 
-    return MLClient(
-        cred, registry_name=spec.model.registry or "azureml", cloud=workspace_of(spec).cloud, show_progress=False
+    registry, cloud = spec.model.registry or "azureml", workspace_of(spec).cloud
+    return _once(
+        ("registry", id(cred), registry, cloud),
+        lambda: MLClient(cred, registry_name=registry, cloud=cloud, show_progress=False),
     )
