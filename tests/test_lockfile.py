@@ -89,3 +89,48 @@ def test_the_locked_revision_is_the_one_loaded_from_the_hub(phi3, monkeypatch):
         (("HuggingFaceH4/ultrachat_200k", None), {"split": "train_sft", "revision": sha}),
         (("HuggingFaceH4/ultrachat_200k", None), {"split": "train_sft"}),
     ]
+
+
+def test_lock_pins_a_hub_dataset_to_the_commit_the_hub_names(tmp_path):
+    """The Hub is the network boundary: a local stand-in answers dataset_info (HF_ENDPOINT)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sha = "fedcba9876543210fedcba9876543210fedcba98"
+    asked = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body = json.dumps({"id": "acme/chats", "sha": sha, "private": False}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    spec = tmp_path / "hub.yaml"
+    text = (SPECS / "quickstart-local.yaml").read_text()
+    spec.write_text(text.replace("source: ./data/quickstart-chat", "source: acme/chats"))
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{hub.server_port}", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "lock", str(spec)], env=env, capture_output=True, text=True
+        )
+    finally:
+        hub.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    assert f"dataset acme/chats@default branch: {sha} (new)" in proc.stdout
+    assert any(path.startswith("/api/datasets/acme/chats") for path in asked), asked
+    pins = lockfile.read(load_runspec(spec))
+    assert pins == {"dataset": Pin("acme/chats@default branch", sha)}
