@@ -76,7 +76,8 @@ def _plan_and_execute(
         if not saved:
             _confirm(question, yes)
         _write_lock(the_plan, target)
-        return the_plan, execute(target, the_plan, Events("json" if output == "json" else "text"))
+        events = Events("json" if output == "json" else "text", run=the_spec.name)
+        return the_plan, execute(target, the_plan, events)
 
 
 def _write_lock(the_plan, target) -> None:

@@ -19,16 +19,25 @@ class Events:
     elsewhere (CI logs, a pipe): plain lines only, progress at most every 2 s. NO_COLOR is honoured.
     """
 
-    def __init__(self, mode: str = "text", stream: TextIO | None = None, *, run: str = "", out: TextIO | None = None):
+    def __init__(
+        self,
+        mode: str = "text",
+        stream: TextIO | None = None,
+        *,
+        run: str = "",
+        many: bool = False,
+        out: TextIO | None = None,
+    ):
         self.mode = mode
         self.stream = stream or sys.stderr
         # Held now: while an Azure SDK call runs, sys.stdout is swapped out to drop the SDK's stray prints.
         self.out = out or sys.stdout
-        # Several runs at once (apply DIR): every event names its run, every line starts with it,
-        # and there is no live display (runs would redraw over each other).
+        # Every NDJSON event names its run. With several runs at once (apply DIR) every text line
+        # starts with it too, and there is no live display (runs would redraw over each other).
         self.run = run
+        self.many = many
         self._last_progress = 0.0
-        live = mode == "text" and not run and _is_terminal(self.stream)
+        live = mode == "text" and not many and _is_terminal(self.stream)
         self._live = _Live(self.stream) if live else None
 
     def emit(self, kind: str, stage: str = "", **fields: Any) -> None:
@@ -46,7 +55,7 @@ class Events:
             if now - self._last_progress < 2 and fields.get("step") != fields.get("total"):
                 return  # a line every 2 s is enough for people
             self._last_progress = now
-        prefix = f"[{self.run}] " if self.run else ""
+        prefix = f"[{self.run}] " if self.many else ""
         _write(self.stream, prefix + self._text(event))
 
     def close(self) -> None:

@@ -140,7 +140,7 @@ def execute_all(
             if fail_fast and failed:
                 run.error, run.exit_code = "not started: an earlier run failed (--fail-fast)", EXIT_ERROR
                 return
-            events = Events("json" if output == "json" else "text", run=run.name, out=out)
+            events = Events("json" if output == "json" else "text", run=run.name, many=True, out=out)
             try:
                 run.records = execute(run.target, run.plan, events)
             except (OrchestrateError, ImportError) as exc:

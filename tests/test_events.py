@@ -55,3 +55,16 @@ def test_json_mode_is_ndjson_on_stdout(capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in events] == ["started"] + ["progress"] * 10 + ["finished"]
     assert events[5]["step"] == 5 and events[5]["total"] == 10
+
+
+def test_events_name_their_run_and_lines_of_many_runs_start_with_it():
+    out = io.StringIO()
+    _run(Events("json", run="phi3", out=out))
+    assert {json.loads(line)["run"] for line in out.getvalue().splitlines()} == {"phi3"}
+    one, many = Terminal(), Terminal()
+    _run(Events("text", stream=one, run="phi3"))  # one run: its live display, no prefix
+    _run(Events("text", stream=many, run="phi3", many=True))  # several: plain lines, each named
+    assert "[phi3]" not in one.getvalue()
+    lines = many.getvalue().splitlines()
+    assert lines[0] == "[phi3] finetune: create quickstart-ft"
+    assert all(line.startswith("[phi3] ") for line in lines) and "\x1b" not in many.getvalue()
