@@ -150,21 +150,16 @@ LOCKED = click.option(
     is_flag=True,
     help="Fail when the lock file beside a spec is missing or would change (CI: run what was committed).",
 )
-PARALLEL = click.option(
-    "--parallel",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="With several specs: how many runs apply at once (local runs take turns).",
-)
+
+
+def _parallel(default: int, what: str):
+    help_text = f"With several specs: {what}."
+    return click.option("--parallel", type=click.IntRange(min=1), default=default, show_default=True, help=help_text)
+
+
+PARALLEL = _parallel(4, "how many runs apply at once (local runs take turns)")
 # Reading is cheap and latency-bound (each Azure read is a round trip): more runs at once.
-PARALLEL_READS = click.option(
-    "--parallel",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="With several specs: how many runs are read at once.",
-)
+PARALLEL_READS = _parallel(16, "how many runs are read at once")
 
 
 @cli.command()

@@ -104,17 +104,15 @@ def test_lock_pins_a_hub_dataset_to_the_commit_the_hub_names(tmp_path):
     asked = []
 
     class Hub(BaseHTTPRequestHandler):
-        def do_GET(self):
+        def do_GET(self):  # dataset_info: what huggingface_hub reads is the commit, `sha`
             asked.append(self.path)
             body = json.dumps({"id": "acme/chats", "sha": sha, "private": False}).encode()
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+        log_message = lambda self, *args: None  # noqa: E731 - quiet
 
     hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     threading.Thread(target=hub.serve_forever, daemon=True).start()
