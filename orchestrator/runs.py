@@ -84,7 +84,7 @@ def _fail_import(run: Run, exc: BaseException) -> None:
     if isinstance(exc, ImportError):
         from orchestrator.extras import missing
 
-        error = missing(exc, f"planning {run.path}")
+        error = missing(exc, f"the run of {run.path}")
         if error is None:
             raise exc
         exc = error

@@ -166,3 +166,15 @@ def test_locked_refuses_a_missing_or_stale_lock_and_check_finds_newer(emulator, 
     # Still locked at 15: a --locked plan runs what was committed and says what is newer.
     result = orchestrate("plan", azure_spec, "--locked", "--detailed-exitcode")
     assert result.exit_code == 0 and "16 is available (locked: 15)" in result.output
+
+
+def test_a_locked_version_the_registry_dropped_is_one_clear_error(emulator, azure_spec, orchestrate):
+    assert orchestrate("lock", azure_spec).exit_code == 0
+    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    with emulator.lock:  # the registry retires version 15
+        (key,) = [k for k in emulator.store if k.endswith("/models/phi-3-mini-4k-instruct/versions/15")]
+        del emulator.store[key]
+    result = orchestrate("plan", azure_spec)
+    assert result.exit_code == 1
+    assert "model Phi-3-mini-4k-instruct (15) not found in registry azureml; the lock file pins it; " in result.output
+    assert "orchestrate lock --upgrade" in result.output and "Traceback" not in result.output

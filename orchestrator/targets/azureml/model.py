@@ -35,7 +35,7 @@ def pins(t: AzureMLTarget, locked: Mapping[str, Pin], upgrade: bool) -> tuple[di
     if model_pin is None:
         t.seen.model = _get(t, m.name, m.version)
     else:
-        t.seen.model = _get(t, m.name, model_pin.version)
+        t.seen.model = _get(t, m.name, model_pin.version, locked=True)
         newest = _get(t, m.name, "latest") if moving else t.seen.model
         if str(newest.version) != model_pin.version:
             notices.append(_newer(t, m.name, str(newest.version), model_pin.version))
@@ -55,14 +55,16 @@ def _newer(t: AzureMLTarget, what: str, newest: str, pinned: str) -> str:
     )
 
 
-def _get(t: AzureMLTarget, name: str, version: str):
+def _get(t: AzureMLTarget, name: str, version: str, locked: bool = False):
     kwargs = {"label": "latest"} if version == "latest" else {"version": version}
     model = t.find(f"resolve model {name}", t.registry.models.get, name, **kwargs)
     if model is None:
-        raise OrchestrateError(
-            f"model {name} ({version}) not found in registry {t.spec.model.registry}; "
-            "check model.name and model.version (names are case-sensitive)"
+        fix = (
+            f"the lock file pins it; `orchestrate lock --upgrade {t.spec.source_path}` moves the pin"
+            if locked
+            else "check model.name and model.version (names are case-sensitive)"
         )
+        raise OrchestrateError(f"model {name} ({version}) not found in registry {t.spec.model.registry}; {fix}")
     return model
 
 
