@@ -58,10 +58,17 @@ def test_github_workflows_install_a_pinned_release_on_current_actions():
                 # A team's spec repository installs a release, not this checkout; the pin follows each release.
                 assert re.fullmatch(rf"pip install 'orchestrate-llm(\[azureml\])?=={re.escape(__version__)}'", install)
             uses = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
-            # node20 actions (checkout v4, setup-python v5) stopped running on GitHub's runners in 2026-09.
-            for action in ("actions/checkout", "actions/setup-python"):
-                if action in uses:
-                    assert int(uses[action].lstrip("v")) >= 6, (workflow.name, action)
+            # node20 actions stopped running on GitHub's runners in 2026-09: the first node24 majors.
+            node24 = {
+                "actions/checkout": 6,
+                "actions/setup-python": 6,
+                "actions/upload-artifact": 6,
+                "actions/download-artifact": 7,
+                "azure/login": 3,
+            }
+            assert set(uses) <= set(node24), (workflow.name, uses)
+            for action, version in uses.items():
+                assert int(version.lstrip("v")) >= node24[action], (workflow.name, action)
 
 
 def test_pre_commit_hook_entry_validates(tmp_path):
