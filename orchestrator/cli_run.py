@@ -306,13 +306,17 @@ def status(specs: tuple[str, ...], output: str, credential: str | None, parallel
             return path, None, None, exc
 
     results = runs.in_pool(paths, one, parallel)
+    shown = []  # -o json: one document, {"runs": [each run's status, or its error]}
     for path, the_spec, rows, error in results:
         if error is not None:
             click.echo(f"error: {path}: {error}", err=True)
+            shown.append({"spec": path, "error": str(error)})
         elif output == "json":
-            click.echo(_status_shown(the_spec, rows, output), file=out)
+            shown.append({"spec": path, **json.loads(_status_shown(the_spec, rows, output))})
         else:
             click.echo(f"{the_spec.name} ({path})\n{_status_shown(the_spec, rows, output)}\n", file=out)
+    if output == "json":
+        click.echo(json.dumps({"runs": shown}, indent=2), file=out)
     sys.exit(runs.worst([1 if error is not None else 0 for *_, error in results]))
 
 

@@ -178,3 +178,28 @@ def test_a_locked_version_the_registry_dropped_is_one_clear_error(emulator, azur
     assert result.exit_code == 1
     assert "model Phi-3-mini-4k-instruct (15) not found in registry azureml; the lock file pins it; " in result.output
     assert "orchestrate lock --upgrade" in result.output and "Traceback" not in result.output
+
+
+def test_fail_fast_keeps_the_next_runs_from_starting_and_destroy_dir(emulator, tmp_path, orchestrate):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    first, second = _two_specs(folder)  # applied in name order: phi3-azure.yaml, then second.yaml
+    emulator.fail("PUT", r"/computes/gpu-a100", 400, code="BadRequest", times=-1)
+    result = orchestrate("apply", folder, "-y", "--parallel", "1", "--fail-fast")
+    assert result.exit_code == 1, result.output
+    assert "not started: an earlier run failed (--fail-fast)" in result.output
+    assert not emulator.resources("computes") and not emulator.resources("jobs")
+
+    emulator.faults.clear()
+    assert orchestrate("apply", folder, "-y").exit_code == 0
+    result = orchestrate("status", folder, "-o", "json")
+    assert result.exit_code == 0, result.output
+    statuses = json.loads(result.output)["runs"]
+    assert [(s["spec"], s["run"]) for s in statuses] == [(str(first), "phi3-ultrachat"), (str(second), "second-run")]
+    assert all(s["stages"] for s in statuses)
+    since = len(emulator.requests)
+    result = orchestrate("destroy", folder, "-y")
+    assert result.exit_code == 0, result.output
+    assert "Destroy of 2 specs:" in result.output
+    deleted = [m for m in _mutated(emulator, since) if m == "DELETE onlineEndpoints"]
+    assert len(deleted) == 2 and not emulator.resources("onlineendpoints")
