@@ -188,6 +188,7 @@ def _many(
         paths,
         lambda path: runs.prepare(path, make, credential=credential, force_unlock=force_unlock, locked=locked),
         parallel,
+        share=False,
     )
     try:
         for r in results:

@@ -98,13 +98,16 @@ def release(run: Run) -> None:
         run.error = run.error or f"releasing the lock: {exc}"
 
 
-def in_pool(items: Sequence, fn: Callable, parallel: int) -> list:
+def in_pool(items: Sequence, fn: Callable, parallel: int, *, share: bool = True) -> list:
     """fn over items with at most `parallel` at once; results in the order of items. The threads
-    are daemons and the wait is interruptible: Ctrl-C does not wait for runs in flight."""
+    are daemons and the wait is interruptible: Ctrl-C does not wait for runs in flight.
+
+    `share`: the runs share one credential and one client per workspace and registry (what reads
+    do); apply and destroy keep a client per run, so no two runs write through one SDK object."""
     from orchestrator.apply import in_thread
     from orchestrator.targets.azureml.connect import sharing  # no azure import: only when used
 
-    with sharing():  # the runs share one credential and one client per workspace and registry
+    with sharing() if share else contextlib.nullcontext():
         if parallel <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
         gate = threading.Semaphore(parallel)
@@ -153,8 +156,8 @@ def execute_all(
 
     local = [r for r in runs if r.target is not None and r.target.name == "local"]
     remote = [r for r in runs if r not in local]
-    in_pool(remote, one, parallel)
-    in_pool(local, one, 1)
+    in_pool(remote, one, parallel, share=False)
+    in_pool(local, one, 1, share=False)
 
 
 def worst(codes: Sequence[int]) -> int:
