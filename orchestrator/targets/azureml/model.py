@@ -29,18 +29,25 @@ def base_model(t: AzureMLTarget):
 def pins(t: AzureMLTarget, locked: Mapping[str, Pin], upgrade: bool) -> tuple[dict[str, Pin], list[str]]:
     """The base model and the chat_completion_pipeline component, pinned: at their locked versions
     (and a notice when `latest` has moved on), else at what `latest` is now."""
+    from concurrent.futures import ThreadPoolExecutor
+
     m, refs, notices = t.spec.model, lockfile.refs(t.spec), []
-    moving = m.version == "latest"
     model_pin = None if upgrade else locked.get("model")
-    if model_pin is None:
-        t.seen.model = _get(t, m.name, m.version)
-    else:
-        t.seen.model = _get(t, m.name, model_pin.version, locked=True)
-        newest = _get(t, m.name, "latest") if moving else t.seen.model
-        if str(newest.version) != model_pin.version:
-            notices.append(_newer(t, m.name, str(newest.version), model_pin.version))
     component_pin = None if upgrade else locked.get("component")
-    newest_component = _component(t)
+    t.registry  # noqa: B018 - made once, before the reads share it
+    # The reads are independent round trips: at once (a plan is latency-bound).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pinned = pool.submit(_get, t, m.name, model_pin.version, True) if model_pin else None
+        # What the spec names (its `latest` now): the model when nothing is pinned, else the notice.
+        named = pool.submit(_get, t, m.name, m.version) if m.version == "latest" or not model_pin else None
+        component = pool.submit(_component, t)
+        chosen = pinned if pinned is not None else named
+        assert chosen is not None, "a pinned version, or the spec's own"
+        t.seen.model = chosen.result()
+        newest = named.result() if named is not None else t.seen.model
+        newest_component = component.result()
+    if model_pin is not None and str(newest.version) != model_pin.version:
+        notices.append(_newer(t, m.name, str(newest.version), model_pin.version))
     if component_pin is not None and newest_component != component_pin.version:
         notices.append(_newer(t, pipeline.COMPONENT, newest_component, component_pin.version))
     return {
