@@ -119,18 +119,23 @@ def write(spec: RunSpec, pins: Mapping[str, Pin]) -> Path | None:
     """Write the lock when its content changes; the path written, or None. No pins, no file."""
     if not pins or not spec.source_path:
         return None
-    path = path_for(spec)
-    new = text(spec, pins)
-    if path.is_file() and path.read_text(encoding="utf-8") == new:
+    if _holds(spec, pins):
         return None
-    atomic_write(path, new)
+    path = path_for(spec)
+    atomic_write(path, text(spec, pins))
     return path
+
+
+def _holds(spec: RunSpec, pins: Mapping[str, Pin]) -> bool:
+    """Whether the lock file on disk is exactly what these pins write."""
+    path = path_for(spec)
+    return path.is_file() and path.read_text(encoding="utf-8") == text(spec, pins)
 
 
 def check_current(spec: RunSpec, pins: Mapping[str, Pin]) -> None:
     """For `--locked` (CI): refuse when the lock file lacks, or differs from, what the run would use."""
     path = path_for(spec)
-    if pins and not (path.is_file() and path.read_text(encoding="utf-8") == text(spec, pins)):
+    if pins and not _holds(spec, pins):
         state = "out of date" if path.is_file() else "missing"
         raise OrchestrateError(
             f"{path} is {state} (--locked): run `orchestrate lock {spec.source_path}` and commit the lock file"

@@ -12,6 +12,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.plan import fingerprints
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import short
+from orchestrator.stages.model import registry_uri
 from orchestrator.targets.azureml import entities, pipeline
 
 SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest"
@@ -25,8 +26,7 @@ def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
     prints = fingerprints(spec)
     version = spec.pins.get("model", spec.model.version)  # the locked version, when there is a lock
-    which = "labels/latest" if version == "latest" else f"versions/{version}"
-    model_id = f"azureml://registries/{spec.model.registry}/models/{spec.model.name}/{which}"
+    model_id = registry_uri(spec.model.registry, "models", spec.model.name, version)
     data_paths = {role: entities.data_asset_ref(spec, role, prints["data"]) for role in spec.dataset.splits}
     job = entities.pipeline_job(
         spec, prints, model_id=model_id, data_paths=data_paths, gpus=pipeline.gpus_per_node(spec)

@@ -6,6 +6,12 @@ from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 
 
+def registry_uri(registry: str | None, kind: str, name: str, version: str) -> str:
+    """An asset in an Azure ML registry: at its `latest` label, or at one version."""
+    which = "labels/latest" if version == "latest" else f"versions/{version}"
+    return f"azureml://registries/{registry}/{kind}/{name}/{which}"
+
+
 class ModelStage(Stage):
     name = "model"
     summary = "resolve the base model and pin its version"
@@ -23,5 +29,4 @@ class ModelStage(Stage):
         m = spec.model
         if spec.target == "local":
             return m.name
-        which = "labels/latest" if m.version == "latest" else f"versions/{m.version}"
-        return f"azureml://registries/{m.registry}/models/{m.name}/{which}"
+        return registry_uri(m.registry, "models", m.name, m.version)

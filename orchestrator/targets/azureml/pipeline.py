@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from orchestrator.spec.model import RunSpec
 from orchestrator.spec.skus import gpus_for
+from orchestrator.stages.model import registry_uri
 
 COMPONENT = "chat_completion_pipeline"
 SPLIT_INPUTS = {"train": "train_file_path", "validation": "validation_file_path", "test": "test_file_path"}
@@ -16,8 +17,7 @@ PRECISION = {"fp32": "32", "fp16": "16", "bf16": "16"}
 
 
 def component_uri(registry: str = "azureml", version: str = "latest") -> str:
-    which = "labels/latest" if version == "latest" else f"versions/{version}"
-    return f"azureml://registries/{registry}/components/{COMPONENT}/{which}"
+    return registry_uri(registry, "components", COMPONENT, version)
 
 
 def _flag(value: bool) -> str:
