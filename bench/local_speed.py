@@ -54,28 +54,13 @@ def ours(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
 
 def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
     """The textbook loop: Trainer, shuffled batches padded to the longest, same LoRA and data."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     ft = spec.finetune
-    torch.manual_seed(ft.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = get_peft_model(
-        model,
-        LoraConfig(
-            r=ft.lora.r,
-            lora_alpha=ft.lora.alpha,
-            lora_dropout=ft.lora.dropout,
-            target_modules=train._lora_targets(model),
-            task_type="CAUSAL_LM",
-        ),
-    )
+    tokenizer, model, pad = train.load_for_training(spec, model_dir)  # the same model and LoRA as ours
     records = [json.loads(line) for line in train_file.read_text().splitlines() if line.strip()]
     examples = [train.assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
     data = [{"input_ids": x, "labels": y} for x, y in examples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def collate(batch):
         ids, labels, mask = train.collate([(b["input_ids"], b["labels"]) for b in batch], list(range(len(batch))), pad)

@@ -69,19 +69,18 @@ def collate(examples, indices, pad_id: int):
     return torch.tensor(ids), torch.tensor(labels), torch.tensor(mask)
 
 
-def finetune(
-    spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path, progress: Callable[[dict], None] = lambda _: None
-) -> dict:
-    """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png."""
+def load_for_training(spec: RunSpec, model_dir: Path):
+    """(tokenizer, model, pad id) as the fine-tune starts: seeded, fp32 (CPU trains in fp32), with
+    the spec's LoRA adapter when it enables one. The benchmark's baseline loads the same way."""
     import torch
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ft = spec.finetune
     torch.manual_seed(ft.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)  # CPU trains in fp32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if ft.lora.enabled:
         model = get_peft_model(
             model,
@@ -93,6 +92,19 @@ def finetune(
                 task_type="CAUSAL_LM",
             ),
         )
+    return tokenizer, model, pad_id
+
+
+def finetune(
+    spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path, progress: Callable[[dict], None] = lambda _: None
+) -> dict:
+    """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png."""
+    import torch
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import get_scheduler
+
+    ft = spec.finetune
+    tokenizer, model, pad_id = load_for_training(spec, model_dir)
     records = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     examples = [assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
     examples = [e for e in examples if any(t != IGNORE for t in e[1])]
