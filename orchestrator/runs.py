@@ -31,7 +31,6 @@ class Run:
     name: str = ""
     target: Any = None  # orchestrator.target.Target, once the spec loaded
     plan: Plan | None = None
-    records: dict[str, dict] = field(default_factory=dict)
     error: str = ""
     exit_code: int = EXIT_OK
     locks: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -145,7 +144,7 @@ def execute_all(
                 return
             events = Events("json" if output == "json" else "text", run=run.name, many=True, out=out)
             try:
-                run.records = execute(run.target, run.plan, events)
+                execute(run.target, run.plan, events)
             except (OrchestrateError, ImportError) as exc:
                 _fail_import(run, exc)
                 failed = True
