@@ -117,6 +117,25 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Step:
+    traffic: int
+    hold: int  # seconds
+    max_failed_percent: float
+
+
+@dataclass(frozen=True)
+class Rollout:
+    strategy: str  # blue_green | in_place
+    steps: tuple[Step, ...]
+    mirror: int
+    keep_previous: bool
+
+    @property
+    def blue_green(self) -> bool:
+        return self.strategy == "blue_green"
+
+
+@dataclass(frozen=True)
 class Deployment:
     endpoint: str
     name: str
@@ -127,6 +146,17 @@ class Deployment:
     readiness: Probe
     timeout_ms: int
     max_concurrent_requests_per_instance: int
+    rollout: Rollout = Rollout("blue_green", (), 0, False)
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    samples: int
+    split: str
+    metric: str
+    margin: float | None
+    floor: float | None
+    max_new_tokens: int
 
 
 @dataclass(frozen=True)
@@ -136,6 +166,7 @@ class SmokeTest:
     top_p: float
     do_sample: bool
     max_new_tokens: int
+    evaluate: Evaluate = Evaluate(0, "test", "chrf", None, None, 64)
 
     @property
     def parameters(self) -> dict:
@@ -284,20 +315,49 @@ def _deployment(data: dict, run_name: str) -> Deployment:
     t = _take(data, where="deployment")
     probes = _take(t("probes"), where="deployment.probes")
     request = _take(t("request"), where="deployment.request")
+    traffic = t("traffic")
     dep = Deployment(
         endpoint=t("endpoint") or derived_endpoint_name(run_name),
         name=t("name"),
         sku=t("sku"),
         instance_count=t("instance_count"),
-        traffic=t("traffic"),
+        traffic=traffic,
         liveness=_probe(probes("liveness"), "deployment.probes.liveness"),
         readiness=_probe(probes("readiness"), "deployment.probes.readiness"),
         timeout_ms=request("timeout_ms"),
         max_concurrent_requests_per_instance=request("max_concurrent_requests_per_instance"),
+        rollout=_rollout(t("rollout"), traffic),
     )
     for part in (t, probes, request):
         part.done()
     return dep
+
+
+def _rollout(data: dict, traffic: int) -> Rollout:
+    t = _take(data, where="deployment.rollout")
+    steps = []
+    for i, step in enumerate(t("steps") or [{"traffic": traffic}]):
+        s = _take(step, where=f"deployment.rollout.steps[{i}]")
+        steps.append(Step(s("traffic"), s("hold", 0), float(s("max_failed_percent", 5))))
+        s.done()
+    rollout = Rollout(t("strategy"), tuple(steps), t("mirror"), t("keep_previous"))
+    t.done()
+    return rollout
+
+
+def _evaluate(data: dict) -> Evaluate:
+    t = _take(data, where="smoke_test.evaluate")
+    margin, floor = t("margin"), t("floor")
+    ev = Evaluate(
+        t("samples"),
+        t("split"),
+        t("metric"),
+        None if margin is None else float(margin),
+        None if floor is None else float(floor),
+        t("max_new_tokens"),
+    )
+    t.done()
+    return ev
 
 
 def _smoke_test(data: dict) -> SmokeTest:
@@ -307,7 +367,12 @@ def _smoke_test(data: dict) -> SmokeTest:
     if isinstance(sample, list):
         sample = tuple({"role": m["role"], "content": m["content"]} for m in sample)
     st = SmokeTest(
-        sample, float(params("temperature")), float(params("top_p")), params("do_sample"), params("max_new_tokens")
+        sample,
+        float(params("temperature")),
+        float(params("top_p")),
+        params("do_sample"),
+        params("max_new_tokens"),
+        _evaluate(t("evaluate")),
     )
     params.done()
     t.done()

@@ -35,6 +35,8 @@ def _copy(value: Any) -> Any:
 
 def _fill(value: Any, node: dict, root: dict) -> Any:
     node = deref(node, root)
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_fill(item, node["items"], root) for item in value]
     if not isinstance(value, dict):
         return value
     props = node.get("properties", {})

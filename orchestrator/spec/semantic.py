@@ -225,4 +225,72 @@ def _local_paths(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     return out
 
 
-_RULES = (_workspace_ids, _smoke_sample, _names, _finetune_sku, _gpus, _split_overlap, _compute_bounds, _local_paths)
+def _rollout(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
+    d = data["deployment"]
+    rollout = d["rollout"]
+    steps = rollout.get("steps")
+    out = []
+    if rollout["strategy"] == "in_place":
+        for key, wrong in (("steps", steps and len(steps) > 1), ("mirror", rollout["mirror"])):
+            if wrong:
+                out.append(
+                    _at(
+                        loaded,
+                        ("deployment", "rollout", key),
+                        f"deployment.rollout.{key} needs strategy blue_green: in_place has one deployment",
+                        "remove it, or set deployment.rollout.strategy: blue_green",
+                    )
+                )
+    if steps:
+        percents = [step["traffic"] for step in steps]
+        for i in range(1, len(percents)):
+            if percents[i] <= percents[i - 1]:
+                out.append(
+                    _at(
+                        loaded,
+                        ("deployment", "rollout", "steps", i, "traffic"),
+                        f"rollout step {i + 1} takes {percents[i]}%, not more than step {i}'s {percents[i - 1]}%",
+                        "each step takes more traffic than the one before",
+                    )
+                )
+        if percents[-1] != d["traffic"]:
+            out.append(
+                _at(
+                    loaded,
+                    ("deployment", "rollout", "steps", len(steps) - 1, "traffic"),
+                    f"the last rollout step takes {percents[-1]}%, but deployment.traffic is {d['traffic']}%",
+                    "the last step is where the rollout ends: make it deployment.traffic",
+                )
+            )
+    return out
+
+
+def _evaluate_split(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
+    # Only a split written in the spec is checked: the default (test) is skipped at apply when absent.
+    written = loaded.data.get("smoke_test", {})
+    written = written.get("evaluate", {}) if isinstance(written, dict) else {}
+    split = data["smoke_test"]["evaluate"]["split"]
+    if not isinstance(written, dict) or "split" not in written or split in data["dataset"]["splits"]:
+        return []
+    return [
+        _at(
+            loaded,
+            ("smoke_test", "evaluate", "split"),
+            f"smoke_test.evaluate.split names split '{split}', which dataset.splits does not define",
+            f"use one of: {', '.join(data['dataset']['splits'])}",
+        )
+    ]
+
+
+_RULES = (
+    _workspace_ids,
+    _smoke_sample,
+    _names,
+    _finetune_sku,
+    _gpus,
+    _split_overlap,
+    _compute_bounds,
+    _local_paths,
+    _rollout,
+    _evaluate_split,
+)

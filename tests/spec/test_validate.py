@@ -333,3 +333,32 @@ def test_azureml_needs_a_cluster_or_a_serverless_instance_type(write_spec, phi3_
     k80 = serverless.replace("instance_type: Standard_NC24ads_A100_v4", "instance_type: Standard_NC24")
     errs, _ = errors_for(write_spec, k80)
     assert [(e.json_path, "K80" in e.message) for e in errs] == [("$.finetune.instance_type", True)]
+
+
+def test_rollout_steps_rise_and_end_at_the_deployments_traffic(write_spec, phi3_text):
+    text = edit(phi3_text, "- {traffic: 100}", "- {traffic: 5}\n      - {traffic: 90}")
+    errs, _ = errors_for(write_spec, text)
+    messages = [e.message for e in errs]
+    assert "rollout step 2 takes 5%, not more than step 1's 10%" in messages
+    assert "the last rollout step takes 90%, but deployment.traffic is 100%" in messages
+    step_line = next(i for i, row in enumerate(text.splitlines(), 1) if "{traffic: 5}" in row)
+    assert any(e.line == step_line for e in errs)
+
+
+def test_in_place_has_one_deployment_so_no_steps_or_mirror(write_spec, phi3_text):
+    text = edit(phi3_text, "  rollout:\n", "  rollout:\n    strategy: in_place\n    mirror: 10\n")
+    errs, _ = errors_for(write_spec, text)
+    assert {e.json_path for e in errs} == {"$.deployment.rollout.steps", "$.deployment.rollout.mirror"}
+    assert all("needs strategy blue_green" in e.message for e in errs)
+
+
+def test_evaluate_split_must_exist_when_written(write_spec, phi3_text):
+    text = edit(phi3_text, "evaluate: {samples: 20, margin: 5}", "evaluate: {samples: 20, split: validation}")
+    errs, _ = errors_for(write_spec, text)
+    assert [e.message for e in errs] == [
+        "smoke_test.evaluate.split names split 'validation', which dataset.splits does not define"
+    ]
+    # Not written: the default split, absent, only skips the evaluation at apply.
+    text = edit(phi3_text, "    test: {from: test_sft, percent: 5}\n", "")
+    text = edit(text, "sample_from: test", "sample_from: train")
+    assert errors_for(write_spec, text)[0] == []
