@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,31 +86,11 @@ def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
 
 
 def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
-    from orchestrator.targets.local.target import _free_port, _stop
+    from orchestrator.targets.local.endpoint import free_port, spawn_scoring, stop
     from orchestrator.targets.smoke import payload
 
-    key_file = work / "key"
-    key_file.write_text("bench-key")
-    port = _free_port()
-    config = work / "server.json"
-    config.write_text(
-        json.dumps(
-            {
-                "model_dir": str(model_dir),
-                "port": port,
-                "key_file": str(key_file),
-                "timeout_ms": 90000,
-                "max_concurrent": 4,
-            }
-        )
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=ROOT,
-    )
+    port = free_port()  # one deployment's inference server, as the local endpoint runs it
+    proc = spawn_scoring(model_dir, model_dir, port, work / "scoring.log", 90000, threads=4)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -128,7 +107,7 @@ def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
             req = urllib.request.Request(
                 url + "/score",
                 data=body,
-                headers={"Authorization": "Bearer bench-key", "Content-Type": "application/json"},
+                headers={"Content-Type": "application/json"},
             )
             start = time.perf_counter()
             with urllib.request.urlopen(req, timeout=120) as resp:
@@ -146,7 +125,7 @@ def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
             rows.append((concurrency, statistics.median(latencies), p95, requests / wall))
         return rows
     finally:
-        _stop(proc.pid)
+        stop(proc.pid)
 
 
 def main() -> None:

@@ -46,8 +46,10 @@ def _plan_and_execute(
     credential: str | None = None,
     force_unlock: bool = False,
     locked: bool = False,
+    **options: bool,
 ):
     """Under the run's lock: observe, plan, show, confirm, execute. (None, {}) when nothing to do.
+    `options` are set on the target (keep_failed, force).
 
     SPEC may be a plan saved by `plan --out`: then it is applied without asking, but only if the
     spec and the observed state are what they were when it was saved.
@@ -61,6 +63,7 @@ def _plan_and_execute(
     saved = read_saved_plan(spec) if spec.endswith(".json") else None
     the_spec = load_runspec(saved["spec_path"] if saved else spec)
     target = get_target(the_spec, credential)
+    vars(target).update(options)
     with RunLock(target.root, the_spec.name), target.lock(force_unlock):
         observed = target.observe()
         if locked:
@@ -106,6 +109,11 @@ FAIL_FAST = click.option(
 @PARALLEL
 @FAIL_FAST
 @LOCKED
+@click.option(
+    "--keep-failed",
+    is_flag=True,
+    help="A new deployment that fails its gates stays (at 0 % traffic) for inspection instead of being deleted.",
+)
 def apply(
     specs: tuple[str, ...],
     yes: bool,
@@ -115,9 +123,15 @@ def apply(
     parallel: int,
     fail_fast: bool,
     locked: bool,
+    keep_failed: bool,
 ) -> None:
     """Run the stages the plan says: data, model, compute, fine-tune, register, endpoint,
-    deployment, traffic, smoke test (and teardown when the spec asks).
+    deployment, smoke test, traffic (and teardown when the spec asks).
+
+    An update is a blue/green rollout (deployment.rollout): a new model gets a new deployment
+    beside the serving one, smoke-tested and evaluated at 0 % traffic, then given traffic in the
+    spec's steps; the old one is deleted last. A failed gate, an error or Ctrl-C gives the serving
+    deployment its traffic back and deletes the new one (--keep-failed keeps it).
 
     Shows the plan first and asks before acting. Idempotent: an unchanged spec changes nothing.
     A killed apply is resumed by the next one. -o json streams NDJSON events on stdout. Given a
@@ -145,7 +159,9 @@ def apply(
 
     paths = [str(p) for p in expand(specs)]
     if len(paths) > 1:
-        _many(paths, make_plan, "Apply", output, yes, credential, force_unlock, parallel, fail_fast, locked)
+        _many(
+            paths, make_plan, "Apply", output, yes, credential, force_unlock, parallel, fail_fast, locked, keep_failed
+        )
     the_plan, records = _plan_and_execute(
         paths[0],
         make_plan,
@@ -156,6 +172,7 @@ def apply(
         credential,
         force_unlock,
         locked,
+        keep_failed=keep_failed,
     )
     if the_plan is None:
         return
@@ -177,6 +194,8 @@ def _many(
     parallel: int,
     fail_fast: bool,
     locked: bool = False,
+    keep_failed: bool = False,
+    force: bool = False,
 ) -> None:
     """Apply or destroy several specs: plan all (each under its own locks), show every plan, ask
     once, execute, sum up; exits with the worst result."""
@@ -186,7 +205,15 @@ def _many(
     out = runs.stdout()
     results = runs.in_pool(
         paths,
-        lambda path: runs.prepare(path, make, credential=credential, force_unlock=force_unlock, locked=locked),
+        lambda path: runs.prepare(
+            path,
+            make,
+            credential=credential,
+            force_unlock=force_unlock,
+            locked=locked,
+            keep_failed=keep_failed,
+            force=force,
+        ),
         parallel,
         share=False,
     )
@@ -231,6 +258,9 @@ def _many(
 )
 @PARALLEL
 @FAIL_FAST
+@click.option(
+    "--force", is_flag=True, help="Delete the endpoint even when it also holds deployments this run did not make."
+)
 def destroy(
     specs: tuple[str, ...],
     yes: bool,
@@ -240,9 +270,11 @@ def destroy(
     keep_model_and_data: bool,
     parallel: int,
     fail_fast: bool,
+    force: bool,
 ) -> None:
-    """Delete what this spec created, last stage first: the endpoint (it bills by the hour), the
-    deployment, the registered model version and the run's files. Nothing else is touched: on
+    """Delete what this spec created, last stage first: the endpoint (it bills by the hour), every
+    deployment of the run, the registered model version and the run's files. An endpoint that
+    also holds deployments the run did not make is left, with theirs (--force deletes it). On
     azureml only resources whose tags name this run are deleted (model and data versions are
     archived; jobs stay in the history; a cluster is deleted only if this run created it).
 
@@ -261,7 +293,7 @@ def destroy(
 
     paths = [str(p) for p in expand(specs)]
     if len(paths) > 1:
-        _many(paths, make, "Destroy", output, yes, credential, force_unlock, parallel, fail_fast)
+        _many(paths, make, "Destroy", output, yes, credential, force_unlock, parallel, fail_fast, force=force)
     the_plan, _ = _plan_and_execute(
         paths[0],
         make,
@@ -271,6 +303,7 @@ def destroy(
         "Nothing to destroy.",
         credential,
         force_unlock,
+        force=force,
     )
     if the_plan is None:
         return
@@ -325,19 +358,24 @@ def _status_of(path: str, credential: str | None):
     from orchestrator.apply import get_target
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
-    from orchestrator.status import status_rows
+    from orchestrator.status import deployment_rows, status_rows
 
     the_spec = load_runspec(path)
     target = get_target(the_spec, credential)
     observed = target.observe()
     the_plan = make_plan(target.spec, observed, target.notices)
-    return the_spec, status_rows(the_plan, observed, target.state.stages(), target.scoring_uri)
+    records = target.state.stages()
+    endpoint = observed.get("endpoint")
+    served = target.deployments() if endpoint is not None and endpoint.exists else []
+    rows = status_rows(the_plan, observed, records, target.scoring_uri)
+    return the_spec, (rows, deployment_rows(served, records))
 
 
 def _status_shown(the_spec, rows, output: str) -> str:
     from orchestrator.views import status_json, status_text
 
-    return status_json(the_spec, rows) if output == "json" else status_text(rows)
+    stages, deployments = rows
+    return status_json(the_spec, stages, deployments) if output == "json" else status_text(stages, deployments)
 
 
 @cli.command()
@@ -403,8 +441,9 @@ def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | N
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--message", "-m", required=True, help="The user message to send.")
 @click.option("--max-new-tokens", type=int, help="Override smoke_test.parameters.max_new_tokens.")
+@click.option("--deployment", help="Send it to this deployment (the azureml-model-deployment header), not by traffic.")
 @CREDENTIAL
-def invoke(spec: str, message: str, max_new_tokens: int | None, credential: str | None) -> None:
+def invoke(spec: str, message: str, max_new_tokens: int | None, deployment: str | None, credential: str | None) -> None:
     """Send one chat message to the run's live endpoint and print the answer.
 
     Uses the smoke test's generation parameters; the endpoint key is read from the run's state
@@ -412,6 +451,7 @@ def invoke(spec: str, message: str, max_new_tokens: int | None, credential: str 
 
     \b
     orchestrate invoke specs/quickstart-local.yaml -m "What is the capital of Peru?"
+    orchestrate invoke specs/quickstart-local.yaml -m "Hi" --deployment blue-3f2a1b
     """
     from orchestrator.apply import get_target
     from orchestrator.spec.validate import load_runspec
@@ -421,7 +461,7 @@ def invoke(spec: str, message: str, max_new_tokens: int | None, credential: str 
     params = dict(the_spec.smoke_test.parameters)
     if max_new_tokens:
         params["max_new_tokens"] = max_new_tokens
-    result = target.invoke([{"role": "user", "content": message}], params)
+    result = target.invoke([{"role": "user", "content": message}], params, deployment=deployment)
     if result["status"] != 200:
         raise OrchestrateError(f"endpoint answered HTTP {result['status']}: {result.get('error', '')}")
     click.echo(result["answer"])

@@ -107,14 +107,16 @@ def spec_digest(spec: RunSpec) -> str:
     return digest(data)
 
 
-def fingerprints(spec: RunSpec) -> dict[str, str]:
-    """Every applicable stage's fingerprint, dependencies first."""
+def fingerprints(spec: RunSpec, until: str | None = None) -> dict[str, str]:
+    """Every applicable stage's fingerprint, dependencies first (up to the stage `until`)."""
     out: dict[str, str] = {}
     for stage in STAGES:
         if not stage.applies(spec):
             continue
         deps = {name: out[name] for name in stage.depends_on if name in out}
         out[stage.name] = digest({"stage": stage.name, "inputs": stage.inputs(spec), "depends_on": deps})
+        if stage.name == until:
+            break
     return out
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.plan import fingerprints
+from orchestrator.rollout import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import short
 from orchestrator.stages.model import registry_uri
@@ -34,7 +35,7 @@ def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     model = entities.model(spec, prints, job=job.name)
     endpoint = entities.endpoint(spec, prints)
     deployment = entities.deployment(
-        spec, prints, model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}"
+        spec, prints, name=deployment_name(spec), model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

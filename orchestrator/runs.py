@@ -49,10 +49,12 @@ def prepare(
     lock: bool = True,
     offline: bool = False,
     locked: bool = False,
+    **options: bool,
 ) -> Run:
     """Load, lock (local flock and the target's lock, held until `release`), observe and plan one
     spec. A user error ends up in `Run.error`, never raised: the other runs go on. `offline`
-    plans from the spec and its lock file alone (no target, no lock)."""
+    plans from the spec and its lock file alone (no target, no lock). `options` are set on the
+    target (keep_failed, force)."""
     run = Run(path)
     try:
         from orchestrator import lockfile
@@ -66,6 +68,7 @@ def prepare(
             run.plan = make(lockfile.locked(spec), None, ())
             return run
         run.target = get_target(spec, credential)
+        vars(run.target).update(options)
         if lock:
             run.locks.enter_context(RunLock(run.target.root, spec.name))
             run.locks.enter_context(run.target.lock(force_unlock))

@@ -53,3 +53,16 @@ def status_rows(
             )
         )
     return rows
+
+
+def deployment_rows(served: list, records: Mapping[str, dict]) -> list[dict]:
+    """Every deployment behind the endpoint: traffic, mirror, model, whether this run made it, and
+    the gate scores recorded when it was rolled out (the smoke test's evaluation)."""
+    smoke = records.get("smoke_test", {})
+    rows = []
+    for s in served:
+        row = {**asdict(s)}
+        if smoke.get("deployment") == s.name and smoke.get("scores"):
+            row["scores"] = smoke["scores"]
+        rows.append(row)
+    return rows

@@ -9,7 +9,8 @@ resource's observe, apply and destroy together (see targets/azureml/).
 What a third target must provide:
 - a handler for every stage in `orchestrator.stages.STAGES` (tests/test_target_contract.py checks);
 - `lock(force)`: a context manager held for the whole apply (the CLI also takes a local flock);
-- `invoke()` and `scoring_uri()` for the live endpoint;
+- `scoring_uri()` for the live endpoint, and the endpoint's router (`Router`: its deployments and
+  their traffic, `invoke()` by deployment, ...) that the rollout (rollout.py) drives;
 - `left_running()`: what an interrupt leaves running, for the one line Ctrl-C prints.
 
 What runs alongside what is declared on the stages (`Stage.alongside`) and run by the executor:
@@ -31,6 +32,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
+from orchestrator.rollout import Served
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
 
@@ -41,7 +43,36 @@ def not_ready() -> None:
     """The `ready` of a stage nothing runs alongside."""
 
 
-class Target(Protocol):
+class Router(Protocol):
+    """The endpoint's router, as the rollout (rollout.py) uses it on every target."""
+
+    keep_failed: bool  # a failed candidate stays (at 0 %) instead of being deleted
+
+    def deployments(self) -> list[Served]:
+        """Every deployment behind the endpoint (this run's and others'), with its traffic."""
+        ...
+
+    def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
+        """Route the endpoint's traffic (percent per deployment) and the mirrored copy; returns when
+        the router routes so."""
+        ...
+
+    def invoke(self, messages: list[dict], parameters: dict, deployment: str | None = None) -> dict:
+        """One chat request; to `deployment` by the azureml-model-deployment header when given."""
+        ...
+
+    def delete_deployment(self, name: str) -> None: ...
+
+    def deployment_logs(self, name: str) -> str:
+        """The deployment's last log lines, on one line ("" when none can be read)."""
+        ...
+
+    def served(self, name: str) -> tuple[int, int] | None:
+        """(requests, failed) the deployment has answered so far, or None when the target cannot count."""
+        ...
+
+
+class Target(Router, Protocol):
     """What the executor and the CLI use of a target."""
 
     name: ClassVar[str]
@@ -74,10 +105,6 @@ class Target(Protocol):
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         """What an interrupt during `stage` leaves running (`alongside`: stages still running too)."""
-        ...
-
-    def invoke(self, messages: list[dict], parameters: dict) -> dict:
-        """Send one chat request to the live endpoint: {status, answer, latency_ms, ...}."""
         ...
 
     def scoring_uri(self) -> str: ...
@@ -127,6 +154,8 @@ class BaseTarget:
         self.locked: dict[str, Pin] = {}  # the lock file's pins that still apply to the spec
         self.pins: dict[str, Pin] | None = None  # what resolve() pinned (None: not yet)
         self.notices: list[str] = []  # what the plan should say besides its stages (a newer version)
+        self.keep_failed = False  # apply --keep-failed: a failed candidate deployment stays, at 0 %
+        self.force = False  # destroy --force: the endpoint goes even with deployments of others
 
     def resolve(self, upgrade: bool = False) -> dict[str, Pin]:
         """Pin the spec's moving references: as the lock file says, or (for what it lacks, or

@@ -196,15 +196,25 @@ def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
 
 
-def status_text(rows: list[StatusRow]) -> str:
+def status_text(rows: list[StatusRow], deployments: list[dict] = ()) -> str:  # type: ignore[assignment]
     lines = []
     for row in rows:
         extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
         lines.append(f"{row.stage:<11} {row.state:<8} {row.resource}{extra}")
         if row.scoring_uri:
             lines.append(f"{'':<20} scoring URI {row.scoring_uri}")
+    if deployments:
+        lines.append("deployments behind the endpoint:")
+    for d in deployments:
+        who = "" if d["ours"] else "  (not made by this run)"
+        mirror = f", mirror {d['mirror']}%" if d["mirror"] else ""
+        scores = d.get("scores") or {}
+        gate = f"  {scores['metric']} {scores['candidate']:.1f}" if scores.get("candidate") is not None else ""
+        lines.append(f"  {d['name']:<24} {d['traffic']:>3}%{mirror}  {d['state']:<9} {d['model']}{gate}{who}")
     return "\n".join(lines)
 
 
-def status_json(spec: RunSpec, rows: list[StatusRow]) -> str:
-    return json.dumps({"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}, indent=2)
+def status_json(spec: RunSpec, rows: list[StatusRow], deployments: list[dict] = ()) -> str:  # type: ignore[assignment]
+    data = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
+    data["deployments"] = list(deployments)
+    return json.dumps(data, indent=2)

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 # The reference run's stages in the order apply runs them (teardown only when the spec asks).
-STAGE_ORDER = ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "traffic", "smoke_test"]
+STAGE_ORDER = ["data", "model", "compute", "finetune", "register", "endpoint", "deployment", "smoke_test", "traffic"]
 
 # Offline and quiet, the way CI runs: no Hub, no telemetry.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import PlannedStage
+from orchestrator.rollout import Served
 from orchestrator.stages import STAGES
 from orchestrator.target import BaseTarget, Ready, StageHandler, observe_recorded
 
@@ -38,8 +39,24 @@ class FakeTarget(BaseTarget):
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         return " and ".join(f"{name} goes on" for name in alongside)
 
-    def invoke(self, messages: list[dict], parameters: dict) -> dict:
+    def invoke(self, messages: list[dict], parameters: dict, deployment: str | None = None) -> dict:
         return {"status": 200, "answer": "ok", "latency_ms": 1.0}
+
+    # The router: an endpoint with no deployment (the executor tests do not roll out).
+    def deployments(self) -> list[Served]:
+        return []
+
+    def set_traffic(self, traffic, mirror) -> None:
+        self.note(f"route {dict(traffic)}")
+
+    def delete_deployment(self, name: str) -> None:
+        self.note(f"delete deployment {name}")
+
+    def deployment_logs(self, name: str) -> str:
+        return ""
+
+    def served(self, name: str) -> tuple[int, int] | None:
+        return None
 
     def scoring_uri(self) -> str:
         return "http://127.0.0.1:1/score"

@@ -60,8 +60,8 @@ def test_working_tree_against_a_revision_and_per_field_reruns(repo):
     [spec] = data["specs"]
     changes = {c["path"]: c for c in spec["changes"]}
     assert changes["deployment.instance_count"]["reruns"] == ["deployment", "smoke_test"]
-    assert changes["deployment.traffic"]["reruns"] == ["traffic", "smoke_test"]
-    assert spec["reruns"] == ["deployment", "traffic", "smoke_test"]
+    assert changes["deployment.traffic"]["reruns"] == ["traffic"]
+    assert spec["reruns"] == ["deployment", "smoke_test", "traffic"]
 
 
 def test_formatting_only_changes_show_no_diff(repo):
@@ -120,7 +120,7 @@ def test_two_files_and_markdown(tmp_path):
     result = run(str(old), str(new), "--format", "markdown")
     assert result.exit_code == 0, result.output
     assert (
-        "| `finetune.precision` | `fp16` | `bf16` | `finetune`, `register`, `deployment`, `smoke_test` |"
+        "| `finetune.precision` | `fp16` | `bf16` | `finetune`, `register`, `deployment`, `smoke_test`, `traffic` |"
         in result.output
     )
     assert result.output.startswith("### orchestrate diff")

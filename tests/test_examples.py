@@ -43,7 +43,9 @@ def test_github_workflow_commands_on_a_pull_request(tmp_path):
         proc = subprocess.run(command, shell=True, cwd=repo, env=_env(tmp_path), capture_output=True, text=True)
         assert proc.returncode == 0, (name, proc.stdout, proc.stderr)
     comment = (repo / "orchestrate-diff.md").read_text()
-    assert "| `finetune.epochs` | `1` | `2` | `finetune`, `register`, `deployment`, `smoke_test` |" in comment
+    assert (
+        "| `finetune.epochs` | `1` | `2` | `finetune`, `register`, `deployment`, `smoke_test`, `traffic` |" in comment
+    )
 
 
 def test_github_workflows_install_a_pinned_release_on_current_actions():

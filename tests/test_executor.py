@@ -112,9 +112,9 @@ def test_a_failure_stops_the_run_and_the_next_apply_resumes(spec, tmp_path):
         execute(target, make_plan(spec, target.observe()), _events()[0])
     again = FakeTarget(spec, tmp_path)
     plan = make_plan(spec, again.observe())
-    assert [s.name for s in plan.stages if s.action != "skip"] == ["register", "deployment", "traffic", "smoke_test"]
+    assert [s.name for s in plan.stages if s.action != "skip"] == ["register", "deployment", "smoke_test", "traffic"]
     execute(again, plan, _events()[0])
-    assert again.calls == ["apply register", "apply deployment", "apply traffic", "apply smoke_test"]
+    assert again.calls == ["apply register", "apply deployment", "apply smoke_test", "apply traffic"]
 
 
 def test_ctrl_c_names_what_keeps_running_and_exits_130(spec, tmp_path):

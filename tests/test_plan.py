@@ -39,7 +39,14 @@ def test_stage_order_and_deterministic_names():
 
 def test_learning_rate_reruns_finetune_and_what_follows_only():
     base = load_runspec(PHI3)
-    assert changed_stages(base, spec_with(learning_rate=1e-5)) == ["finetune", "register", "deployment", "smoke_test"]
+    # A new model is a new deployment (blue/green), so the traffic moves to it too.
+    assert changed_stages(base, spec_with(learning_rate=1e-5)) == [
+        "finetune",
+        "register",
+        "deployment",
+        "smoke_test",
+        "traffic",
+    ]
 
 
 def test_instance_count_changes_only_deployment_and_its_smoke_test():
@@ -47,8 +54,8 @@ def test_instance_count_changes_only_deployment_and_its_smoke_test():
     assert changed_stages(base, spec_with(instance_count=3)) == ["deployment", "smoke_test"]
 
 
-def test_traffic_change_touches_traffic_and_smoke_test():
-    assert changed_stages(load_runspec(PHI3), spec_with(traffic=50)) == ["traffic", "smoke_test"]
+def test_traffic_change_touches_only_traffic():
+    assert changed_stages(load_runspec(PHI3), spec_with(traffic=50)) == ["traffic"]
 
 
 def test_scaling_the_cluster_does_not_rerun_the_finetune():
@@ -79,7 +86,7 @@ def test_destroy_plan_deletes_only_what_exists_in_reverse():
     plan = make_destroy_plan(base, observed)
     deletes = [s.name for s in plan.stages if s.action == "delete"]
     assert deletes == ["deployment", "endpoint"]
-    assert plan.stages[0].name == "smoke_test" and plan.mode == "destroy"
+    assert plan.stages[0].name == "traffic" and plan.mode == "destroy"
     assert len(first.stages) == len(plan.stages)
 
 

@@ -21,9 +21,9 @@ STAGES: tuple[Stage, ...] = (
     FinetuneStage(),
     RegisterStage(),
     EndpointStage(),  # runs alongside the fine-tune (EndpointStage.alongside)
-    DeploymentStage(),
-    TrafficStage(),
-    SmokeTestStage(),
+    DeploymentStage(),  # blue/green: beside the serving one, at 0 % traffic (rollout.py)
+    SmokeTestStage(),  # the gates, at 0 %: smoke test and evaluation of the new deployment
+    TrafficStage(),  # the rollout's steps, then the previous deployment deleted
     TeardownStage(),
 )
 

@@ -12,7 +12,7 @@ class TeardownStage(Stage):
     summary = "delete the endpoint and its deployment (they bill by the hour)"
     depends_on = ("smoke_test",)
     on_change = Action.REPLACE
-    removes = ("endpoint", "deployment", "traffic", "smoke_test")
+    removes = ("endpoint", "deployment", "smoke_test", "traffic")
 
     def applies(self, spec: RunSpec) -> bool:
         return spec.teardown_after_smoke_test

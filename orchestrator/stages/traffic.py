@@ -1,19 +1,20 @@
-"""traffic: route the spec's share of the endpoint's traffic to the deployment."""
+"""traffic: the rollout's steps to the new deployment's share, then the previous one deleted."""
 
 from __future__ import annotations
 
+from orchestrator.rollout import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 
 
 class TrafficStage(Stage):
     name = "traffic"
-    summary = "send the deployment its share of the endpoint's traffic"
-    # Only the route matters: a new model version behind the same deployment keeps its traffic.
+    summary = "move the endpoint's traffic to the new deployment in the rollout's steps; delete the previous one"
+    # Only the route matters: a scale-only change of the deployment keeps its traffic.
     depends_on = ("endpoint",)
 
     def inputs(self, spec: RunSpec) -> dict:
-        return {"deployment": spec.deployment.name, "percent": spec.deployment.traffic}
+        return {"deployment": deployment_name(spec), "percent": spec.deployment.traffic}
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
-        return f"{spec.deployment.endpoint}: {spec.deployment.name}={spec.deployment.traffic}%"
+        return f"{spec.deployment.endpoint}: {deployment_name(spec)}={spec.deployment.traffic}%"

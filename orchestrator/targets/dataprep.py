@@ -159,3 +159,9 @@ def prepare(spec: RunSpec, out_dir: Path) -> dict[str, dict]:
 def read_jsonl(path: Path) -> list[dict]:
     with Path(path).open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def splits_exist(splits: dict) -> bool:
+    """Whether every split the data stage recorded is still on this machine (an apply elsewhere
+    recorded them, or they were cleaned away: the same seed writes the same rows again)."""
+    return bool(splits) and all(Path(info.get("path", "/nonexistent")).exists() for info in splits.values())

@@ -9,13 +9,16 @@ progresses whether or not anybody polls, as it does on Azure. What it answers as
 - 409 Conflict for a PUT or DELETE on an endpoint or deployment whose operation is in flight.
 - Registry discovery and the registry's models and components (label latest via latestVersion).
 - Blob storage: containers, block blobs, metadata, leases, listing (the SDK's upload path).
-- Scoring: `https://<endpoint>.<region>.inference.ml.azure.com/score` checks the endpoint key.
+- Scoring: `https://<endpoint>.<region>.inference.ml.azure.com/score` checks the endpoint key,
+  routes by the `azureml-model-deployment` header or else by the traffic weights, copies the
+  mirrored share, and logs every scored request in `scored` (deployment, how it got there, status).
 Faults are injected per test with `fail(...)`; `requests` records every request for counting.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -90,6 +93,13 @@ class Logged:
 
 
 @dataclass
+class Scored:
+    deployment: str
+    via: str  # header | traffic | mirror
+    status: int
+
+
+@dataclass
 class Config:
     lro_ticks: int = 2  # status polls (requests) before an operation completes
     job_ticks: int = 6  # requests from submission to a terminal job state
@@ -98,6 +108,8 @@ class Config:
     job_outcome: str = "Completed"  # Completed | Failed
     deployment_outcome: str = "Succeeded"  # Succeeded | Failed
     scoring_status: int = 200
+    # Per deployment answer: (deployment, messages) -> (status, text), None for the default echo.
+    answer: Callable[[str, list], tuple[int, str]] | None = None
     latency: float = 0.0  # seconds every request waits before it is handled (bench: a real round trip)
     gpus: dict = field(
         default_factory=lambda: {
@@ -131,6 +143,8 @@ class AzureEmulator:
         self.containers: set[tuple[str, str]] = set()
         self.faults: list[Fault] = []
         self.requests: list[Logged] = []
+        self.scored: list[Scored] = []
+        self.random = random.Random(7)  # the traffic split's draws: the same in every test run
         self.lock = threading.RLock()
         self.keys = {"primaryKey": "pk-" + uuid.uuid4().hex, "secondaryKey": "sk-" + uuid.uuid4().hex}
         self.hooks: list[list] = []  # [method, pattern, action, matches to let pass first]
@@ -412,13 +426,9 @@ class AzureEmulator:
         if "/onlineendpoints/" in key and "/deployments/" not in key:
             res["properties"]["scoringUri"] = f"https://{_tail(key)}.{LOCATION}.inference.ml.azure.com/score"
             res["properties"].setdefault("traffic", {})
-            bad = [
-                d
-                for d, pct in (res["properties"].get("traffic") or {}).items()
-                if pct and f"{key}/deployments/{d.lower()}" not in self.store
-            ]
-            if bad:
-                return _error(400, "BadArgument", f"traffic names deployments that do not exist: {', '.join(bad)}")
+            refused = _refused_traffic(res["properties"], lambda d: f"{key}/deployments/{d.lower()}" in self.store)
+            if refused:
+                return _error(400, "BadArgument", refused)
         if "/computes/" in key:
             res["properties"].setdefault("properties", {})
         if "/deployments/" in key:
@@ -434,6 +444,8 @@ class AzureEmulator:
         if self._busy(key):
             return _error(409, "Conflict", f"{_tail(req.path)} has an operation in progress")
         if "/deployments/" in key:
+            # Azure refuses to delete a deployment that still takes traffic: the safe-rollout how-to
+            # sets it to 0 first (reference/azureml.md, "Safe rollout facts").
             endpoint = self.store.get(key.rsplit("/deployments/", 1)[0], {})
             traffic = {d.lower(): p for d, p in (endpoint.get("properties", {}).get("traffic") or {}).items()}
             if traffic.get(_tail(key)):
@@ -760,15 +772,36 @@ class AzureEmulator:
             return _error(404, "NotFound", "no such endpoint")
         if req.headers.get("authorization") not in (f"Bearer {v}" for v in self.keys.values()):
             return _error(401, "Unauthorized", "invalid key")
-        traffic = self.store[key]["properties"].get("traffic") or {}
-        target = req.headers.get("azureml-model-deployment") or next((d for d, p in traffic.items() if p), None)
+        props = self.store[key]["properties"]
+        traffic = {d: p for d, p in (props.get("traffic") or {}).items() if p}
+        # The header routes to that deployment whatever the split (how-to-safely-rollout-online-
+        # endpoints, "Test the new deployment"); without it a request goes by the traffic weights.
+        target, via = req.headers.get("azureml-model-deployment"), "header"
+        if not target and traffic:
+            target, via = self.random.choices(list(traffic), weights=list(traffic.values()))[0], "traffic"
         if not target or f"{key}/deployments/{target.lower()}" not in self.store:
-            return _error(404, "NoDeployment", "no deployment takes traffic")
+            self.scored.append(Scored(target or "", via, 404))
+            return _error(404, "NoDeployment", f"no deployment {target}" if target else "no deployment takes traffic")
+        messages = json.loads(req.body)["input_data"]["input_string"]
+        if via == "traffic":  # mirrored copies: answered by the mirror deployment, the answer dropped
+            for mirror, pct in (props.get("mirrorTraffic") or {}).items():
+                if self.random.random() * 100 < pct:
+                    self.scored.append(Scored(mirror, "mirror", self._answer(key, mirror, messages)[0]))
+        status, text = self._answer(key, target, messages)
+        self.scored.append(Scored(target, via, status))
+        if status != 200:
+            return _error(status, "ScoringError", text)
+        return Response(200, {"output": text})
+
+    def _answer(self, endpoint_key: str, deployment: str, messages: list) -> tuple[int, str]:
+        state = self.store[f"{endpoint_key}/deployments/{deployment.lower()}"]["properties"]["provisioningState"]
+        if state not in ("Succeeded", "Updating"):  # an instance that is not up yet, or is going
+            return 502, f"deployment {deployment} is {state}"
+        if self.config.answer is not None:
+            return self.config.answer(deployment, messages)
         if self.config.scoring_status != 200:
-            return _error(self.config.scoring_status, "ScoringError", "the model failed to answer (injected)")
-        payload = json.loads(req.body)
-        messages = payload["input_data"]["input_string"]
-        return Response(200, {"output": f"(emulated {target}) you said: {messages[-1]['content'][:40]}"})
+            return self.config.scoring_status, "the model failed to answer (injected)"
+        return 200, f"(emulated {deployment}) you said: {messages[-1]['content'][:40]}"
 
     # --- helpers ----------------------------------------------------------------------------------
     def _resource(self, req: Request, body: dict, *, state: str) -> dict:
@@ -869,6 +902,27 @@ def _component_version(key: str) -> dict:
         "type": "Microsoft.MachineLearningServices/registries/components/versions",
         "properties": {"componentSpec": spec, "isAnonymous": False, "properties": {}, "tags": {}},
     }
+
+
+def _refused_traffic(props: dict, exists: Callable[[str], bool]) -> str:
+    """Why Azure refuses an endpoint's traffic and mirror_traffic, or "".
+    Sources: the REST spec (azure-rest-api-specs, machinelearningservices OnlineEndpointProperties):
+    traffic "values need to sum to 100" (all 0 takes every deployment out, as the SDK's own
+    validator allows up to 100); mirrorTraffic "values need to sum to utmost 50"; the safe-rollout
+    how-to: traffic may only name existing deployments, mirrored traffic goes to one deployment,
+    which takes no live traffic at the same time."""
+    traffic = {d: p for d, p in (props.get("traffic") or {}).items() if p}
+    mirror = {d: p for d, p in (props.get("mirrorTraffic") or {}).items() if p}
+    missing = [d for d in [*traffic, *mirror] if not exists(d)]
+    if missing:
+        return f"traffic names deployments that do not exist: {', '.join(missing)}"
+    if sum(traffic.values()) > 100:
+        return f"traffic values sum to {sum(traffic.values())}; they need to sum to 100"
+    if sum(mirror.values()) > 50 or len(mirror) > 1:
+        return "mirror traffic goes to one deployment, at most 50 percent"
+    if set(mirror) & set(traffic):
+        return f"deployment {next(iter(set(mirror) & set(traffic)))} takes live traffic; it cannot also be mirrored"
+    return ""
 
 
 def _tail(path: str) -> str:

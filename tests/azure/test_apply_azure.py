@@ -40,7 +40,7 @@ def test_fresh_apply_creates_everything_and_answers(emulator, azure_spec, orches
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Apply complete: 9 to create" in out
-    assert "answer: (emulated demo) you said:" in out
+    assert re.search(r"answer: \(emulated demo-[0-9a-f]{6}\) you said:", out)
     # The job ran the registry component with the spec's parameters and the uploaded data.
     (job,) = emulator.resources("jobs").values()
     node = job["properties"]["jobs"]["finetune"]
@@ -55,7 +55,8 @@ def test_fresh_apply_creates_everything_and_answers(emulator, azure_spec, orches
     model = next(v for k, v in emulator.resources("versions").items() if "/models/phi3-ultrachat/" in k)
     assert model["properties"]["modelUri"].startswith("azureml://jobs/phi3-ultrachat-ft-")
     endpoint = next(iter(emulator.resources("onlineendpoints").values()))
-    assert endpoint["properties"]["traffic"] == {"demo": 100}
+    (deployed,) = [k.rsplit("/", 1)[1] for k in emulator.resources("deployments")]
+    assert endpoint["properties"]["traffic"] == {deployed: 100} and re.fullmatch(r"demo-[0-9a-f]{6}", deployed)
     assert endpoint["properties"]["authMode"].lower() == "key"
     deployment = next(iter(emulator.resources("deployments").values()))
     assert deployment["properties"]["livenessProbe"]["initialDelay"] == "PT10M"  # 600 s from the spec
@@ -98,16 +99,33 @@ def test_changing_a_finetune_parameter_reruns_finetune_and_what_follows(emulator
     plan = json.loads(orchestrate("plan", azure_spec, "-o", "json").output)
     actions = {s["name"]: (s["action"], s["reason"]) for s in plan["stages"]}
     assert actions["finetune"] == ("replace", "changed: learning_rate")
-    assert {k for k, (a, _) in actions.items() if a != "skip"} == {"finetune", "register", "deployment", "smoke_test"}
+    assert {k for k, (a, _) in actions.items() if a != "skip"} == {
+        "finetune",
+        "register",
+        "deployment",
+        "smoke_test",
+        "traffic",
+    }
+    (old,) = _deployments(emulator)
+    assert actions["deployment"][1] == f"create beside {old} (serving 100%)"
+    assert actions["traffic"][1] == f"smoke and evaluate at 0 %; traffic 10 % for 1 s, then 100 %; then delete {old}"
     before = len(emulator.requests)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert sorted(_mutated(emulator, before)) == [
+    (new,) = _deployments(emulator)
+    assert new != old
+    assert _mutated(emulator, before) == [
         "PUT jobs",
         "PUT models/versions/" + _short_version(emulator, 2),
-        "PUT onlineEndpoints/deployments/demo",
+        f"PUT onlineEndpoints/deployments/{new}",  # beside the serving one, at 0 %
+        "PUT onlineEndpoints",  # the traffic, once the new one passed its gates
+        f"DELETE onlineEndpoints/deployments/{old}",
     ]
     assert _kinds(emulator)["jobs"] == 2
+
+
+def _deployments(em: AzureEmulator) -> list[str]:
+    return [k.rsplit("/", 1)[1] for k in em.resources("deployments")]
 
 
 def _short_version(em: AzureEmulator, nth: int) -> str:
@@ -121,7 +139,7 @@ def test_changing_instance_count_updates_only_the_deployment(emulator, azure_spe
     before = len(emulator.requests)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert _mutated(emulator, before) == ["PUT onlineEndpoints/deployments/demo"]
+    assert _mutated(emulator, before) == [f"PUT onlineEndpoints/deployments/{_deployments(emulator)[0]}"]
     assert next(iter(emulator.resources("deployments").values()))["sku"]["capacity"] == 2
 
 
@@ -141,14 +159,14 @@ def test_invoke_answers_without_showing_the_key(emulator, azure_spec, orchestrat
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     result = orchestrate("invoke", azure_spec, "-m", "hello there")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "(emulated demo) you said: hello there"
+    assert result.output.strip() == f"(emulated {_deployments(emulator)[0]}) you said: hello there"
 
 
 def test_transient_storms_are_retried(emulator, azure_spec, orchestrate):
     fast = {"x-ms-retry-after-ms": "1"}
     throttled = emulator.fail("PUT", r"/jobs/", 429, times=4, code="TooManyRequests", headers=fast)
     flaky = emulator.fail("GET", r"/onlineEndpoints/[^/]+$", 500, times=3, headers=fast)
-    busy = emulator.fail("PUT", r"/deployments/demo$", 409, times=2, code="Conflict", headers=fast)
+    busy = emulator.fail("PUT", r"/deployments/demo-[0-9a-f]+$", 409, times=2, code="Conflict", headers=fast)
     dropped = emulator.fail("GET", r"/computes/", 0, times=2, drop=True)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
@@ -211,26 +229,43 @@ def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(
     ]
 
 
-def test_failed_deployment_rolls_traffic_back(emulator, azure_spec, orchestrate):
+def test_a_new_deployment_that_fails_is_deleted_and_the_serving_one_keeps_its_traffic(
+    emulator, azure_spec, orchestrate
+):
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    (serving,) = _deployments(emulator)
+    azure_spec.write_text(azure_spec.read_text().replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5"))
+    emulator.config.deployment_outcome = "Failed"
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    assert re.search(r"deployment ultrachat-completion/demo-[0-9a-f]{6} failed", result.output)
+    assert f"{serving} kept its 100%" in result.output
+    assert "liveness probe failed" in result.output  # the deployment's log lines
+    assert "Traceback" not in result.output
+    endpoint = next(iter(emulator.resources("onlineendpoints").values()))
+    assert endpoint["properties"]["traffic"] == {serving: 100}
+    assert _deployments(emulator) == [serving]  # the failed one bills no more
+
+
+def test_a_failed_scale_update_leaves_the_serving_deployment_its_traffic(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    (serving,) = _deployments(emulator)
     azure_spec.write_text(azure_spec.read_text().replace("instance_count: 1", "instance_count: 2"))
     emulator.config.deployment_outcome = "Failed"
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "deployment ultrachat-completion/demo failed" in result.output
-    assert "traffic to demo rolled back to 0%" in result.output
-    assert "liveness probe failed" in result.output  # the deployment's log lines
-    endpoint = next(iter(emulator.resources("onlineendpoints").values()))
-    assert endpoint["properties"]["traffic"].get("demo", 0) == 0
+    assert f"{serving} keeps its 100%: nothing else serves" in result.output
+    assert next(iter(emulator.resources("onlineendpoints").values()))["properties"]["traffic"] == {serving: 100}
 
 
-def test_failed_smoke_test_rolls_traffic_back(emulator, azure_spec, orchestrate):
+def test_a_failed_first_smoke_test_deletes_the_deployment(emulator, azure_spec, orchestrate):
     emulator.config.scoring_status = 500
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "smoke test failed: HTTP 500" in result.output and "traffic to demo rolled back to 0%" in result.output
+    assert re.search(r"smoke test of demo-[0-9a-f]{6} failed: HTTP 500", result.output)
     endpoint = next(iter(emulator.resources("onlineendpoints").values()))
-    assert endpoint["properties"]["traffic"].get("demo", 0) == 0
+    assert not any(endpoint["properties"]["traffic"].values())
+    assert _deployments(emulator) == []
 
 
 def test_compute_sku_outside_the_models_allow_list_fails_before_anything_billable(emulator, azure_spec, orchestrate):
@@ -316,7 +351,7 @@ def test_teardown_after_the_smoke_test_stays_done(emulator, azure_spec, orchestr
     azure_spec.write_text(azure_spec.read_text().replace("after_smoke_test: false", "after_smoke_test: true"))
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert "answer: (emulated demo)" in result.output
+    assert "answer: (emulated demo-" in result.output
     assert emulator.resources("onlineendpoints") == {} and emulator.resources("deployments") == {}
     before = len(emulator.requests)
     again = orchestrate("apply", azure_spec, "-y")

@@ -35,7 +35,7 @@ def _kill_on(emulator, method: str, pattern: str, nth: int = 1) -> dict:
         ("PUT", r"/computes/", 1),  # compute: creating
         ("PUT", r"/jobs/", 1),  # finetune: submitting
         ("PUT", r"/models/[^/]+/versions/", 1),  # register
-        ("PUT", r"/deployments/demo$", 1),  # deployment: creating
+        ("PUT", r"/deployments/demo-[0-9a-f]+$", 1),  # deployment: creating
         ("POST", r"/score$", 1),  # smoke test
     ],
     ids=["data", "compute", "job-submit", "register", "deployment", "smoke"],

@@ -56,7 +56,7 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
     assert key not in result.output and key not in (tmp_path / ".orchestrate" / "quickstart" / "state.json").read_text()
 
     # the endpoint contract: 200, 400, 401, 413
-    uri = stages["deployment"]["scoring_uri"]
+    uri = stages["endpoint"]["scoring_uri"]
     good = json.dumps(
         {
             "input_data": {

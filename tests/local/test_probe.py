@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from orchestrator.spec.model import Probe
 from orchestrator.targets import smoke
-from orchestrator.targets.local.target import _wait_live
+from orchestrator.targets.local.endpoint import wait_live as _wait_live
 
 
 class _Healthy(BaseHTTPRequestHandler):

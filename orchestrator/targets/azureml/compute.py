@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import deployment as deployments
 from orchestrator.targets.azureml import model as base
@@ -92,7 +93,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             raise OrchestrateError(f"{field} {sku} has no GPU; fine-tuning needs a GPU SKU")
     needs = [quota.Need("the fine-tune", sku, t.spec.finetune.num_nodes)]
     if d.sku:
-        needs.append(deployments.quota_need(t, endpoint))
+        needs.append(deployments.quota_need(t, endpoint, deployment_name(t.spec)))
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if t.spec.compute is None:
         quota.check(t, needs)

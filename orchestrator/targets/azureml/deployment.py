@@ -1,19 +1,25 @@
-"""The online deployment behind the endpoint, the traffic routed to it, and its smoke test.
+"""The online deployments behind the endpoint, their traffic, and the endpoint's router primitives.
 
-A failed deployment or smoke test routes the deployment's traffic back to 0 %.
+blue_green (rollout.py): the deployment stage makes the candidate at 0 % traffic beside the
+serving one; the smoke test and the traffic steps are the core's, driven through
+`AzureMLTarget.deployments / set_traffic / invoke / delete_deployment`, implemented here. A
+deployment that fails to become healthy is deleted (it bills) unless `--keep-failed`; the serving
+one never lost its traffic. in_place keeps the one deployment of the spec's name.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from orchestrator import rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.rollout import Served, deployment_name
 from orchestrator.stages.base import short
-from orchestrator.target import Ready, SmokeTestFailed, StageHandler, observe_recorded
-from orchestrator.targets import dataprep, smoke
+from orchestrator.target import Ready, StageHandler, observe_recorded
+from orchestrator.targets import dataprep
 from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import entities, quota
 from orchestrator.targets.azureml.calls import AzureError
@@ -24,13 +30,48 @@ if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
 
 
+def listed(t: AzureMLTarget) -> list:
+    """The endpoint's deployments (SDK objects), read once per observe (the endpoint's observe
+    reads them) and again after any change."""
+    if t.seen.deployments is None:
+        t.seen.deployments = list(
+            t.azure("list the deployments", t.ml.online_deployments.list, t.spec.deployment.endpoint)
+        )
+    return t.seen.deployments
+
+
+def served(t: AzureMLTarget, fresh: bool = True) -> list[Served]:
+    """Every deployment behind the endpoint with its traffic and mirror, as Azure shows them now."""
+    if fresh:
+        t.seen.deployments = None
+        t.seen.endpoint = endpoints.read(t)
+    found = t.seen.endpoint
+    if found is None or found is UNREAD:
+        return []
+    traffic, mirror = dict(found.traffic or {}), dict(getattr(found, "mirror_traffic", None) or {})
+    return [
+        Served(
+            d.name,
+            is_ours(d, t.spec),
+            int(traffic.get(d.name, 0)),
+            int(mirror.get(d.name, 0)),
+            str(d.model or "").rsplit("/models/", 1)[-1],
+            state_of(d.provisioning_state),
+        )
+        for d in listed(t)
+    ]
+
+
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     d = t.spec.deployment
     if t.seen.endpoint is None or t.seen.endpoint is UNREAD:
         return Observed(False)
-    deployment = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
+    name = deployment_name(t.spec)
+    deployment = next((x for x in listed(t) if x.name == name), None)
     if deployment is None:
-        return Observed(False)
+        current = rollout.serving(served(t, fresh=False), name)
+        beside = f"create beside {current.name} (serving {current.traffic}%)" if current else ""
+        return Observed(False, note=beside)
     if state_of(deployment.provisioning_state) != "Succeeded":
         return Observed(False, note=f"deployment is {state_of(deployment.provisioning_state)}: apply updates it")
     drift = [
@@ -48,109 +89,95 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     d = t.spec.deployment
-    quota.check(t, [quota_need(t, endpoints.read(t))])  # an update may need more cores
+    name = deployment_name(t.spec)
+    quota.check(t, [quota_need(t, endpoints.read(t), name)])  # a new deployment needs its cores beside the serving
     reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
-    deployment = entities.deployment(t.spec, t.prints, model_ref=f"azureml:{reg['name']}:{reg['version']}")
+    deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
         t.azure(
-            f"deploy {d.endpoint}/{d.name}", lambda: t.ml.online_deployments.begin_create_or_update(deployment).result()
+            f"deploy {d.endpoint}/{name}", lambda: t.ml.online_deployments.begin_create_or_update(deployment).result()
         )
     except AzureError as exc:
-        logs = _logs(t)
-        rolled = rollback_traffic(t)
-        raise OrchestrateError(f"deployment {d.endpoint}/{d.name} failed: {exc}; {rolled}{logs}") from None
+        done = rollout.rollback(t, name, None, delete=d.rollout.blue_green)
+        raise OrchestrateError(f"deployment {d.endpoint}/{name} failed: {exc}; {done}") from None
     return {
         "model": f"{reg['name']}:{reg['version']}",
-        "detail": f"{d.endpoint}/{d.name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}",
+        "deployment": name,
+        "detail": f"{d.endpoint}/{name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}",
     }
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:
-    d = t.spec.deployment
-    deployment = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
-    if deployment is None or not is_ours(deployment, t.spec):
-        return
-    endpoint = endpoints.read(t)
-    if endpoint is not None and (endpoint.traffic or {}).get(d.name):
-        rollback_traffic(t)  # Azure refuses to delete a deployment that takes traffic
-    t.azure(f"delete deployment {d.name}", lambda: t.ml.online_deployments.begin_delete(d.name, d.endpoint).result())
+    """Every deployment this run made: their traffic to 0 first (Azure refuses to delete a
+    deployment that takes traffic); others' deployments keep theirs."""
+    ours = [s for s in served(t) if s.ours]
+    if any(s.traffic or s.mirror for s in ours):
+        split = {s.name: 0 if s.ours else s.traffic for s in served(t, fresh=False)}
+        set_traffic(t, split, {})
+    for s in ours:
+        delete_deployment(t, s.name)
 
 
-def quota_need(t: AzureMLTarget, endpoint) -> quota.Need:
+def quota_need(t: AzureMLTarget, endpoint, name: str) -> quota.Need:
     """The deployment's instances with the upgrade reserve, less what it already holds when it
-    exists with the same SKU (an update needs only the difference)."""
+    exists with the same SKU (a scale change needs only the difference; a new one, all of it)."""
     d = t.spec.deployment
     held = 0
     if endpoint is not None:
-        current = t.find("read the deployment", t.ml.online_deployments.get, d.name, d.endpoint)
+        current = t.find("read the deployment", t.ml.online_deployments.get, name, d.endpoint)
         if current is not None and str(current.instance_type).lower() == str(d.sku).lower():
             held = quota.deployment_instances(current.instance_count or 0)
     return quota.Need("the deployment", str(d.sku), max(quota.deployment_instances(d.instance_count) - held, 0))
 
 
-def _logs(t: AzureMLTarget) -> str:
-    d = t.spec.deployment
+# --- the router primitives (target.Router) -------------------------------------------------------------
+def set_traffic(t: AzureMLTarget, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
+    found = t.azure("read the endpoint", t.ml.online_endpoints.get, t.spec.deployment.endpoint)
+    found.traffic = dict(traffic)
+    found.mirror_traffic = dict(mirror)
+    t.azure("route traffic", lambda: t.ml.online_endpoints.begin_create_or_update(found).result())
+    t.seen.endpoint = found
+
+
+def delete_deployment(t: AzureMLTarget, name: str) -> None:
+    endpoint = t.spec.deployment.endpoint
+    t.azure(f"delete deployment {name}", lambda: t.ml.online_deployments.begin_delete(name, endpoint).result())
+    t.seen.deployments = None
+
+
+def logs(t: AzureMLTarget, name: str) -> str:
     try:
-        text = t.azure("read the deployment logs", t.ml.online_deployments.get_logs, d.name, d.endpoint, lines=5)
+        text = t.azure(
+            "read the deployment logs", t.ml.online_deployments.get_logs, name, t.spec.deployment.endpoint, lines=5
+        )
     except Exception:  # logs are a courtesy on top of the error itself
         return ""
-    tail = " | ".join(line.strip() for line in str(text).splitlines()[-5:] if line.strip())
-    return f"; last log lines: {tail}" if tail else ""
+    return " | ".join(line.strip() for line in str(text).splitlines()[-5:] if line.strip())
 
 
-# --- traffic ---------------------------------------------------------------------------------------
+# --- traffic -------------------------------------------------------------------------------------
 def observe_traffic(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     endpoint = t.seen.endpoint
     if endpoint is None or endpoint is UNREAD:
         return Observed(False)
-    current = (endpoint.traffic or {}).get(t.spec.deployment.name, 0)
-    if current == t.spec.deployment.traffic and current:
-        return t.observed(True, fingerprint, cached, f"{t.spec.deployment.name}={current}%")
-    return Observed(bool(current), "", None, note=f"{t.spec.deployment.name} has {current}%" if current else "")
+    return rollout.observe_traffic(
+        t.spec, served(t, fresh=False), fingerprint, lambda: t.observed(True, fingerprint, cached)
+    )
 
 
 def apply_traffic(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    d = t.spec.deployment
-    endpoint = t.azure("read the endpoint", t.ml.online_endpoints.get, d.endpoint)
-    traffic = {name: pct for name, pct in (endpoint.traffic or {}).items() if name != d.name}
-    if sum(traffic.values()) + d.traffic > 100:
-        traffic = {name: 0 for name in traffic}  # the spec's share wins; others give way
-    endpoint.traffic = {**traffic, d.name: d.traffic}
-    t.azure("route traffic", lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result())
-    return {"detail": ", ".join(f"{n}={p}%" for n, p in endpoint.traffic.items())}
-
-
-def rollback_traffic(t: AzureMLTarget) -> str:
-    """Route no traffic to this run's deployment (smoke test or deployment failed)."""
-    d = t.spec.deployment
-    endpoint = endpoints.read(t)
-    t.state.forget("traffic")
-    if endpoint is None or not (endpoint.traffic or {}).get(d.name):
-        return "no traffic was routed to it"
-    endpoint.traffic = {**endpoint.traffic, d.name: 0}
-    t.azure("roll traffic back", lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result())
-    return f"traffic to {d.name} rolled back to 0%"
+    return rollout.apply_traffic(t, t.spec, events)
 
 
 # --- smoke test ------------------------------------------------------------------------------------
 def apply_smoke(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     splits = t.current("data", "splits") or {}
-    if (
-        isinstance(t.spec.smoke_test.sample_from, str)
-        and not Path(splits.get(t.spec.smoke_test.sample_from, {}).get("path", "/nonexistent")).exists()
-    ):
+    if not dataprep.splits_exist(splits):
         splits = dataprep.prepare(t.spec, t.dir / "data" / short(t.prints["data"]))  # same seed, same rows
-    messages = smoke.sample_messages(t.spec, splits)
-    result = t.invoke(messages, t.spec.smoke_test.parameters)
-    if result["status"] != 200 or not result.get("answer"):
-        rolled = rollback_traffic(t)
-        raise SmokeTestFailed(
-            f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')[:200]}; {rolled}"
-        )
-    return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
+    return rollout.gates(t, t.spec, splits, events)
 
 
 # Both read the endpoint that the endpoint stage's observe found (t.seen.endpoint).
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, after=("endpoint",))
-TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic, after=("endpoint",))
+TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic, after=("endpoint", "deployment"))
 SMOKE_TEST: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_smoke)

@@ -20,15 +20,24 @@ def read(t: AzureMLTarget):
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    from orchestrator.targets.azureml.deployment import listed
+
     endpoint = read(t)
     t.seen.endpoint = endpoint
+    t.seen.deployments = None
     if endpoint is None:
         return Observed(False)
     if not is_ours(endpoint, t.spec):
         return Observed(True, "", None, note="an endpoint of this name exists and was not created by this run")
     if state_of(endpoint.provisioning_state) == "Failed":
         return Observed(False, note="endpoint is in state Failed: apply updates it")
-    return t.observed(True, tagged_fingerprint(endpoint), cached)
+    others = [d.name for d in listed(t) if not is_ours(d, t.spec)]
+    kept = (
+        f"it also holds {', '.join(others)}, not made by this run (--force deletes it)"
+        if others and not t.force
+        else ""
+    )
+    return t.observed(True, tagged_fingerprint(endpoint), cached, kept=kept)
 
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:

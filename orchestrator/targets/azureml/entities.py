@@ -97,7 +97,7 @@ def endpoint(spec: RunSpec, prints: dict[str, str], *, traffic: dict[str, int] |
     )
 
 
-def deployment(spec: RunSpec, prints: dict[str, str], *, model_ref: str):
+def deployment(spec: RunSpec, prints: dict[str, str], *, name: str, model_ref: str):
     from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineRequestSettings, ProbeSettings
 
     d = spec.deployment
@@ -112,7 +112,7 @@ def deployment(spec: RunSpec, prints: dict[str, str], *, model_ref: str):
         )
 
     return ManagedOnlineDeployment(
-        name=d.name,
+        name=name,
         endpoint_name=d.endpoint,
         model=model_ref,
         instance_type=d.sku,

@@ -23,6 +23,7 @@ class Seen:
     data_versions: dict[str, str] | None = None  # role -> data asset version found
     compute: Any = UNREAD  # the cluster, or None
     endpoint: Any = UNREAD  # the online endpoint, or None
+    deployments: list | None = None  # the endpoint's deployments (None: not listed yet)
     job: Any = None  # the completed fine-tune job of this fingerprint
     attach: str | None = None  # a running job of this fingerprint to re-attach to
     next_job_name: str | None = None  # the first free job name (Azure never reuses one)

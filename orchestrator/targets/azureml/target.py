@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.plan import Observed
+from orchestrator.rollout import Served
 from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.target import BaseTarget, StageHandler
 from orchestrator.targets import smoke
@@ -147,15 +148,32 @@ class AzureMLTarget(BaseTarget):
         keys = self.azure("fetch the endpoint key", self.ml.online_endpoints.get_keys, self.spec.deployment.endpoint)
         return keys.primary_key
 
-    def invoke(self, messages: list[dict], parameters: dict) -> dict:
+    def invoke(self, messages: list[dict], parameters: dict, deployment: str | None = None) -> dict:
+        """To `deployment` by header, else where the endpoint's traffic goes."""
         return smoke.invoke(
             self.scoring_uri(),
             self.key(),
             messages,
             parameters,
             timeout_s=self.spec.deployment.timeout_ms / 1000 + 5,
-            deployment=self.spec.deployment.name,
+            deployment=deployment,
         )
+
+    # --- the endpoint's router (rollout.py) ------------------------------------------------------------
+    def deployments(self) -> list[Served]:
+        return deployment.served(self)
+
+    def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
+        deployment.set_traffic(self, traffic, mirror)
+
+    def delete_deployment(self, name: str) -> None:
+        deployment.delete_deployment(self, name)
+
+    def deployment_logs(self, name: str) -> str:
+        return deployment.logs(self, name)
+
+    def served(self, name: str) -> tuple[int, int] | None:
+        return None  # request metrics live in Azure Monitor, not the SDK: the rollout probes instead
 
 
 class _Guarded:

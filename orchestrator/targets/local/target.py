@@ -6,35 +6,33 @@ state file once its effect exists (so a killed apply resumes at the first unreco
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from orchestrator import extras
+from orchestrator import extras, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.rollout import Served, deployment_name
 from orchestrator.state import atomic_write
-from orchestrator.target import BaseTarget, Ready, SmokeTestFailed, StageHandler, not_ready, observe_recorded
+from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready, observe_recorded
 from orchestrator.targets import dataprep, smoke
+from orchestrator.targets.local import endpoint
 
 
 class LocalTarget(BaseTarget):
     name = "local"
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
-        """What an interrupt leaves running: the scoring server, once the deployment started it."""
-        pid = self.state.stages().get("deployment", {}).get("pid")
-        return f"the scoring server (pid {pid}) keeps running" if _server_alive(pid) else ""
+        """What an interrupt leaves running: the endpoint's router and the deployments' processes."""
+        running = [
+            f"{name} (pid {e['pid']})" for name, e in endpoint.processes(self).items() if endpoint.alive(e["pid"])
+        ]
+        if endpoint.router_port(self):
+            running.insert(0, "the endpoint's router")
+        return f"{', '.join(running)} keep running" if running else ""
 
     def lock(self, force: bool = False):
         """The flock under .orchestrate/ (taken by the CLI) is the whole lock here."""
@@ -51,29 +49,40 @@ class LocalTarget(BaseTarget):
                 raise
             raise error from None
 
-    def rollback_traffic(self) -> None:
-        entry = self.state.stages().get("traffic")
-        if entry:
-            self._write_traffic(0)
-            self.state.forget("traffic")
-
-    def _write_traffic(self, percent: int) -> None:
-        atomic_write(self.dir / "traffic.json", json.dumps({self.spec.deployment.name: percent}) + "\n")
-
-    # --- helpers used by stage functions ---------------------------------------------------------
+    # --- the endpoint: its key, its router and the deployments behind it ----------------------------
     def key(self) -> str:
         return (self.dir / "endpoint.key").read_text().strip()
 
-    def invoke(self, messages: list[dict], parameters: dict) -> dict:
+    def invoke(self, messages: list[dict], parameters: dict, deployment: str | None = None) -> dict:
         return smoke.invoke(
-            self.scoring_uri(), self.key(), messages, parameters, timeout_s=self.spec.deployment.timeout_ms / 1000 + 5
+            self.scoring_uri(),
+            self.key(),
+            messages,
+            parameters,
+            timeout_s=self.spec.deployment.timeout_ms / 1000 + 5,
+            deployment=deployment,
         )
 
     def scoring_uri(self) -> str:
-        port = self.state.stages().get("deployment", {}).get("port")
+        port = endpoint.router_port(self)
         if not port:
-            raise OrchestrateError(f"run {self.spec.name} has no live deployment; run `orchestrate apply` first")
+            raise OrchestrateError(f"run {self.spec.name} has no live endpoint; run `orchestrate apply` first")
         return f"http://127.0.0.1:{port}/score"
+
+    def deployments(self) -> list[Served]:
+        return endpoint.served(self)
+
+    def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
+        endpoint.set_traffic(self, traffic, mirror)
+
+    def delete_deployment(self, name: str) -> None:
+        endpoint.delete_deployment(self, name)
+
+    def deployment_logs(self, name: str) -> str:
+        return endpoint.logs(self, name)
+
+    def served(self, name: str) -> tuple[int, int] | None:
+        return endpoint.counts(self, name)
 
 
 def _run_data(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
@@ -134,63 +143,41 @@ def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
     if not key_file.exists():
         atomic_write(key_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
     os.chmod(key_file, 0o600)
-    return {"key_file": str(key_file), "detail": "key auth; key stored with mode 0600"}
+    router = endpoint.start_router(t)
+    uri = f"http://127.0.0.1:{router['port']}/score"
+    return {
+        **router,
+        "scoring_uri": uri,
+        "key_file": str(key_file),
+        "detail": f"{uri} (key auth; key stored with mode 0600)",
+    }
 
 
 def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local import registry
 
-    old = t.state.stages().get("deployment", {})
-    _stop(old.get("pid"))
     reg = t.state.stages()["register"]
     model_dir, tokenizer_dir = registry.model_path(t.root, reg["name"], reg["version"])
-    d = t.spec.deployment
-    port = _free_port()
-    config = {
-        "model_dir": str(model_dir),
-        "tokenizer_dir": str(tokenizer_dir),
-        "port": port,
-        "key_file": str(t.dir / "endpoint.key"),
-        "timeout_ms": d.timeout_ms,
-        "max_concurrent": d.max_concurrent_requests_per_instance,
-    }
-    config_file = t.dir / "server.json"
-    atomic_write(config_file, json.dumps(config, indent=2) + "\n")
-    log = open(t.dir / "server.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.targets.local.server", "--config", str(config_file)],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    # Record the process before waiting: a kill during the wait must not leave it unknown.
-    t.state.record("deployment", {"pid": proc.pid, "port": port, "fingerprint": "", "inputs": None})
-    _wait_live(f"http://127.0.0.1:{port}/", d.liveness, proc, t.dir / "server.log")
+    name = deployment_name(t.spec)
+    model = f"{reg['name']}/{reg['version']}"
+    try:
+        started = endpoint.start_deployment(t, name, model_dir, tokenizer_dir, model)
+    except OrchestrateError as exc:
+        done = rollout.rollback(t, name, None, delete=t.spec.deployment.rollout.blue_green)
+        raise OrchestrateError(f"deployment {name} failed: {exc}; {done}") from None
     return {
-        "pid": proc.pid,
-        "port": port,
-        "scoring_uri": f"http://127.0.0.1:{port}/score",
-        "model": f"{reg['name']}/{reg['version']}",
-        "detail": f"serving {reg['name']} v{reg['version']} on 127.0.0.1:{port}",
+        **started,
+        "deployment": name,
+        "detail": f"{name}: {model} (Azure ML inference server, pid {started['pid']}, 127.0.0.1:{started['port']})",
     }
 
 
 def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    t._write_traffic(t.spec.deployment.traffic)
-    return {"detail": f"{t.spec.deployment.name}={t.spec.deployment.traffic}%"}
+    return rollout.apply_traffic(t, t.spec, events)
 
 
 def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    messages = smoke.sample_messages(t.spec, t.state.stages().get("data", {}).get("splits", {}))
-    result = t.invoke(messages, t.spec.smoke_test.parameters)
-    if result["status"] != 200 or not result.get("answer"):
-        t.rollback_traffic()
-        raise SmokeTestFailed(
-            f"smoke test failed: HTTP {result['status']} {result.get('error', 'empty answer')}; "
-            "traffic rolled back to 0%"
-        )
-    return {**result, "detail": f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"}
+    return rollout.gates(t, t.spec, t.state.stages().get("data", {}).get("splits", {}), events)
 
 
 def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
@@ -200,12 +187,18 @@ def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
 
 
 def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
-    _stop(entry.get("pid"))
+    if endpoint.router_port(t):
+        t.set_traffic({}, {})
+    for name in list(endpoint.processes(t)):
+        endpoint.delete_deployment(t, name)
+    endpoint.stop_all(t)
 
 
 def _destroy_endpoint(t: LocalTarget, entry: dict) -> None:
-    (t.dir / "endpoint.key").unlink(missing_ok=True)
-    (t.dir / "traffic.json").unlink(missing_ok=True)
+    endpoint.stop_all(t)
+    endpoint.stop(t.state.stages().get("endpoint", {}).get("pid"), grace_s=5)
+    for name in ("endpoint.key", "routes.json", "router.json"):
+        (t.dir / name).unlink(missing_ok=True)
 
 
 def _destroy_register(t: LocalTarget, entry: dict) -> None:
@@ -224,13 +217,33 @@ def _destroy_files(subdir: str) -> Callable[[LocalTarget, dict], None]:
     return destroy
 
 
-def _observe_served(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
-    """The endpoint, the deployment and the traffic route live in the scoring server: they exist
-    while it runs."""
-    if not cached:
+def _observe_endpoint(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
+    """The endpoint lives in its router process: it exists while that runs."""
+    if not cached or not endpoint.alive(cached.get("pid")):
         return Observed(False)
-    up = _server_alive(t.recorded.get("deployment", {}).get("pid"))
-    return Observed(up, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
+def _observe_deployment(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
+    """The spec's deployment exists while its scoring process runs behind the router."""
+    name = deployment_name(t.spec)
+    running = endpoint.processes(t).get(name)
+    if running is None or not endpoint.alive(running.get("pid")) or not endpoint.router_port(t):
+        current = rollout.serving(t.deployments(), name) if endpoint.router_port(t) else None
+        return Observed(False, note=f"create beside {current.name} (serving {current.traffic}%)" if current else "")
+    if cached.get("deployment") != name:
+        return Observed(True, "", None, note=f"{name} runs, but was not recorded as done: apply checks it")
+    return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
+
+
+def _observe_traffic(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
+    if not endpoint.router_port(t):
+        return Observed(False)
+
+    def done() -> Observed:
+        return Observed(True, fingerprint, cached.get("inputs"), cached.get("detail", ""))
+
+    return rollout.observe_traffic(t.spec, t.deployments(), fingerprint, done)
 
 
 LocalTarget.handlers = {
@@ -239,62 +252,9 @@ LocalTarget.handlers = {
     "compute": StageHandler(observe_recorded, _run_compute),
     "finetune": StageHandler(observe_recorded, _run_finetune, _destroy_files("finetune")),
     "register": StageHandler(observe_recorded, _run_register, _destroy_register),
-    "endpoint": StageHandler(_observe_served, _run_endpoint, _destroy_endpoint),
-    "deployment": StageHandler(_observe_served, _run_deployment, _destroy_deployment),
-    "traffic": StageHandler(_observe_served, _run_traffic),
+    "endpoint": StageHandler(_observe_endpoint, _run_endpoint, _destroy_endpoint),
+    "deployment": StageHandler(_observe_deployment, _run_deployment, _destroy_deployment),
+    "traffic": StageHandler(_observe_traffic, _run_traffic),
     "smoke_test": StageHandler(observe_recorded, _run_smoke),
     "teardown": StageHandler(observe_recorded, _run_teardown),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _server_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _stop(pid: int | None) -> None:
-    if pid is None or not _server_alive(pid):
-        return
-    os.killpg(pid, signal.SIGTERM)
-    for _ in range(50):
-        if not _server_alive(pid):
-            return
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
-
-
-def _wait_live(url: str, probe, proc: subprocess.Popen, log: Path) -> None:
-    """Poll the liveness route; failures count only after initial_delay, as Azure's probe does."""
-    started = time.monotonic()
-    failures = 0
-    while True:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise OrchestrateError(f"the scoring server exited (code {proc.returncode}): {' | '.join(tail)}")
-        try:
-            with smoke.opener_for(url).open(url, timeout=probe.timeout) as resp:  # never via a proxy
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() - started >= probe.initial_delay:
-            failures += 1
-            if failures >= probe.failure_threshold:
-                _stop(proc.pid)
-                raise OrchestrateError(f"deployment not live after {probe.initial_delay}s + {failures} failed probes")
-        time.sleep(min(probe.period, 0.5) if time.monotonic() - started < probe.initial_delay else probe.period)

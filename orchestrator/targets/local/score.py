@@ -1,0 +1,38 @@
+"""The entry script of a local deployment, as a deployment on Azure runs one: `init()` loads the
+registered model, `run()` answers the Azure chat-completion payload. The Azure ML inference server
+(azureml-inference-server-http, the server inside Azure's inference images) serves it:
+GET / is liveness ("Healthy"), POST /score calls run().
+
+Configured by the environment the local target starts it with: AZUREML_MODEL_DIR (the registered
+model), ORCHESTRATE_TOKENIZER_DIR and ORCHESTRATE_TIMEOUT_MS.
+"""
+
+from __future__ import annotations
+
+import os
+
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+from orchestrator.targets.local.server import BadRequest, Scorer, parse_payload
+
+scorer: Scorer | None = None
+
+
+def init() -> None:
+    global scorer
+    model_dir = os.environ["AZUREML_MODEL_DIR"]
+    tokenizer_dir = os.environ.get("ORCHESTRATE_TOKENIZER_DIR", model_dir)
+    scorer = Scorer(model_dir, tokenizer_dir, int(os.environ.get("ORCHESTRATE_TIMEOUT_MS", "90000")))
+
+
+@rawhttp
+def run(request) -> AMLResponse:
+    if request.method != "POST":
+        return AMLResponse({"error": "POST the chat-completion payload"}, 405, json_str=True)
+    try:
+        messages, params = parse_payload(request.get_data())
+    except BadRequest as exc:
+        return AMLResponse({"error": str(exc)}, 400, json_str=True)
+    assert scorer is not None, "init() runs before run()"
+    return AMLResponse({"output": scorer.answer(messages, params)}, 200, json_str=True)
