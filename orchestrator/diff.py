@@ -56,6 +56,7 @@ class SpecDiff:
     diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
     estimate_before: Estimate | None = None
     estimate_after: Estimate | None = None
+    rollout: str = ""  # how the new model goes live, when the change makes a new deployment
 
     @property
     def estimate_changed(self) -> bool:
@@ -195,7 +196,26 @@ def diff_specs(
         _reruns(base, _prints(new_data, {k: v for k, v in new_pins.items() if k in old_pins})),
         estimate_before=_estimate(old_data, old_name),
         estimate_after=_estimate(new_data, new_name),
+        rollout=_rollout(old_data, old_pins, new_data, new_pins),
     )
+
+
+def _rollout(old_data: dict, old_pins: Mapping[str, str], new_data: dict, new_pins: Mapping[str, str]) -> str:
+    """`deployment demo-9c8d7e -> demo-3f2a1b: beside it; smoke and evaluate at 0 %; ...` when the
+    change makes a new deployment (a new model, the SKU); "" otherwise."""
+    from orchestrator.rollout import deployment_name, describe
+
+    try:
+        old, new = (
+            replace(build_runspec(fill_defaults(d)), pins=dict(p))
+            for d, p in ((old_data, old_pins), (new_data, new_pins))
+        )
+    except (AssertionError, KeyError, TypeError, ValueError):
+        return ""
+    before, after = deployment_name(old), deployment_name(new)
+    if before == after or not new.deployment.rollout.blue_green:
+        return ""
+    return f"deployment {before} -> {after}: created beside it; {describe(new, after, before)}"
 
 
 def _estimate(data: dict, name: str | None) -> Estimate | None:

@@ -151,6 +151,8 @@ def diff_text(diffs: list, *, color: bool = False) -> str:
             lines.append(paint(row, "yellow", enabled=color))
         if d.changes:
             lines.append(f"  stages to rerun: {', '.join(d.reruns) if d.reruns else 'none'}")
+        if d.rollout:
+            lines.append(f"  rollout: {d.rollout}")
         if d.estimate_changed:
             lines.append(f"  compute: {estimate_change(d.estimate_before, d.estimate_after)}")
         lines.append("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -124,6 +125,17 @@ def test_two_files_and_markdown(tmp_path):
         in result.output
     )
     assert result.output.startswith("### orchestrate diff")
+    # A new model is a new deployment: the comment says how it goes live.
+    assert re.search(
+        r"\*\*Rollout:\*\* deployment (demo-[0-9a-f]{6}) -> demo-[0-9a-f]{6}: created beside it; smoke and "
+        r"evaluate at 0 %; traffic 10 % for 600 s, then 100 %; then delete \1",
+        result.output,
+    )
+
+
+def test_a_scale_change_keeps_the_deployment_so_no_rollout():
+    d = diff_specs(PHI3.encode(), "a", PHI3.replace("instance_count: 1", "instance_count: 2").encode(), "a")
+    assert d.reruns == ("deployment", "smoke_test") and d.rollout == ""
 
 
 def test_env_references_are_compared_as_written(monkeypatch):
