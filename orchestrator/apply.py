@@ -99,8 +99,8 @@ class _Execution:
             started = time.monotonic()
             try:
                 record = self._run_stage(stage)
-            except KeyboardInterrupt:
-                raise self._interrupted(stage) from None
+            except KeyboardInterrupt as exc:
+                raise self._interrupted(stage, getattr(exc, "done", "")) from None
             except OrchestrateError as exc:
                 self.events.emit("error", stage.name, message=str(exc))
                 self._settle()
@@ -142,9 +142,10 @@ class _Execution:
             seconds = time.monotonic() - self.started[name]
             self.events.emit("finished", name, seconds=seconds, detail=record.get("detail", ""))
 
-    def _interrupted(self, stage: PlannedStage) -> Interrupted:
+    def _interrupted(self, stage: PlannedStage, done: str = "") -> Interrupted:
+        """`done`: what the stage itself did about the interrupt (a rollout gave the traffic back)."""
         still = [name for name, future in self.alongside.items() if not future.done()]
-        running = self.target.left_running(stage.name, still)
+        running = done or self.target.left_running(stage.name, still)
         command = "destroy" if self.plan.mode == PlanMode.DESTROY else "apply"
         return Interrupted(
             f"interrupted during {stage.name}{'; ' + running if running else ''}; finished stages are "

@@ -42,6 +42,14 @@ class GateFailed(OrchestrateError):
     """A gate or a rollout step failed; the serving deployment has its traffic back."""
 
 
+class RolledBack(KeyboardInterrupt):
+    """Ctrl-C during the rollout, after the rollback: `done` says what the rollback did."""
+
+    def __init__(self, done: str):
+        super().__init__(done)
+        self.done = done
+
+
 @dataclass(frozen=True)
 class Served:
     """One deployment behind the endpoint, as the router shows it."""
@@ -330,7 +338,7 @@ def raise_after_rollback(
     except Exception as again:  # the rollback itself failed: say so, keep the first error
         done = f"rollback failed too: {again}"
     if isinstance(exc, KeyboardInterrupt):
-        raise exc
+        raise RolledBack(done) from None
     raise GateFailed(f"{exc}; {done}") from None
 
 

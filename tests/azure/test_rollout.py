@@ -204,3 +204,16 @@ def test_status_invoke_and_destroy_with_a_deployment_of_someone_else(emulator, a
     forced = orchestrate("destroy", azure_spec, "-y", "--force")
     assert forced.exit_code == 0, forced.output
     assert emulator.resources("onlineendpoints") == {}
+
+
+def test_ctrl_c_during_a_step_gives_the_traffic_back(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    (old,) = _deployments(emulator)
+    _update(azure_spec)
+    box: dict = {}
+    emulator.on("PUT", r"/onlineEndpoints/ultrachat-completion$", lambda r: box["proc"].send_signal(signal.SIGINT))
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    assert box["proc"].wait(timeout=120) == 130
+    err = box["proc"].stderr.read()
+    assert "Traceback" not in err and f"{old} has 100% again" in err, err[-1500:]
+    assert _traffic(emulator) == {old: 100} and _deployments(emulator) == [old]

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.plan import Observed
-from orchestrator.rollout import Served
+from orchestrator.rollout import Served, deployment_name
 from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.target import BaseTarget, StageHandler
 from orchestrator.targets import smoke
@@ -129,6 +129,8 @@ class AzureMLTarget(BaseTarget):
             running.append(f"job {self.seen.submitted} keeps running on Azure")
         if "endpoint" in alongside:
             running.append(f"the creation of endpoint {self.spec.deployment.endpoint} goes on on Azure")
+        if stage == "deployment":
+            running.append(f"deployment {deployment_name(self.spec)} goes on being made on Azure, at 0 % traffic")
         return " and ".join(running)
 
     def lock(self, force: bool = False):
