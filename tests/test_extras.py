@@ -57,6 +57,8 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
     proc = _run(
         blocked, *(a.replace("{tmp}", str(tmp_path)).replace("{specs}", str(SPECS)) for a in args), cwd=tmp_path
     )
+    if args[0] == "apply":  # the endpoint (its router process) was made alongside: stop it
+        _run("", "destroy", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -69,6 +71,7 @@ def test_a_hub_dataset_without_datasets_names_the_targets_extra(tmp_path):
     )
     (tmp_path / "q.yaml").write_text(spec)
     proc = _run("datasets", "apply", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
+    _run("", "destroy", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "needs the Python package datasets" in proc.stderr and "'orchestrate-llm[local]'" in proc.stderr
     assert "[azureml]" not in proc.stderr  # the spec's target decides which extra to name
