@@ -70,10 +70,12 @@ def test_an_update_under_constant_load_fails_no_request(emulator, azure_spec, or
     plan = orchestrate("plan", azure_spec)
     assert re.search(rf"deployment .*demo-[0-9a-f]{{6}}.*create beside {old} \(serving 100%\)", plan.output)
     assert f"mirror 20 % while held; traffic 10 % for 1 s, then 100 %; then delete {old}" in plan.output
-    scored_before = len(emulator.scored)
+    scored_before, before = len(emulator.scored), len(emulator.requests)
     with Client(emulator.keys["primaryKey"]) as client:
         result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
+    # Dozens of gate requests, one read of the key (kept in memory, never written).
+    assert sum(1 for r in emulator.requests[before:] if r.path.split("?")[0].lower().endswith("/listkeys")) == 1
     (new,) = _deployments(emulator)
     assert new != old and _traffic(emulator) == {new: 100}
     assert len(client.results) > 20 and set(client.results) == {200}, client.results  # 0 failed requests

@@ -55,6 +55,7 @@ class AzureMLTarget(BaseTarget):
         self._ml = None
         self._registry = None
         self.seen = Seen()
+        self._scoring: tuple[str, str] | None = None  # (scoring URI, key) once invoke needed them
 
     def resolve_pins(self, locked, upgrade):
         return model.pins(self, locked, upgrade)
@@ -151,10 +152,14 @@ class AzureMLTarget(BaseTarget):
         return keys.primary_key
 
     def invoke(self, messages: list[dict], parameters: dict, deployment: str | None = None) -> dict:
-        """To `deployment` by header, else where the endpoint's traffic goes."""
+        """To `deployment` by header, else where the endpoint's traffic goes. The URI and the key are
+        read once per command (an evaluation sends dozens of requests), and kept in memory only."""
+        if self._scoring is None:
+            self._scoring = (self.scoring_uri(), self.key())
+        uri, key = self._scoring
         return smoke.invoke(
-            self.scoring_uri(),
-            self.key(),
+            uri,
+            key,
             messages,
             parameters,
             timeout_s=self.spec.deployment.timeout_ms / 1000 + 5,
