@@ -229,31 +229,35 @@ def test_failed_job_stops_apply_with_its_log_url_and_a_rerun_gets_a_new_name(
     ]
 
 
+def _update_with_a_failing_deployment(emulator, azure_spec, orchestrate, old: str, new: str):
+    """Apply, change the spec, apply again while Azure fails every deployment: (serving, result)."""
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    (serving,) = _deployments(emulator)
+    azure_spec.write_text(azure_spec.read_text().replace(old, new))
+    emulator.config.deployment_outcome = "Failed"
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    return serving, result
+
+
 def test_a_new_deployment_that_fails_is_deleted_and_the_serving_one_keeps_its_traffic(
     emulator, azure_spec, orchestrate
 ):
-    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
-    (serving,) = _deployments(emulator)
-    azure_spec.write_text(azure_spec.read_text().replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5"))
-    emulator.config.deployment_outcome = "Failed"
-    result = orchestrate("apply", azure_spec, "-y")
-    assert result.exit_code == 1
+    serving, result = _update_with_a_failing_deployment(
+        emulator, azure_spec, orchestrate, "learning_rate: 5.0e-6", "learning_rate: 1.0e-5"
+    )
     assert re.search(r"deployment ultrachat-completion/demo-[0-9a-f]{6} failed", result.output)
     assert f"{serving} kept its 100%" in result.output
     assert "liveness probe failed" in result.output  # the deployment's log lines
-    assert "Traceback" not in result.output
     endpoint = next(iter(emulator.resources("onlineendpoints").values()))
     assert endpoint["properties"]["traffic"] == {serving: 100}
     assert _deployments(emulator) == [serving]  # the failed one bills no more
 
 
 def test_a_failed_scale_update_leaves_the_serving_deployment_its_traffic(emulator, azure_spec, orchestrate):
-    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
-    (serving,) = _deployments(emulator)
-    azure_spec.write_text(azure_spec.read_text().replace("instance_count: 1", "instance_count: 2"))
-    emulator.config.deployment_outcome = "Failed"
-    result = orchestrate("apply", azure_spec, "-y")
-    assert result.exit_code == 1
+    serving, result = _update_with_a_failing_deployment(
+        emulator, azure_spec, orchestrate, "instance_count: 1", "instance_count: 2"
+    )
     assert f"{serving} keeps its 100%: nothing else serves" in result.output
     assert next(iter(emulator.resources("onlineendpoints").values()))["properties"]["traffic"] == {serving: 100}
 
