@@ -102,7 +102,10 @@ def test_a_failing_smoke_test_keeps_the_serving_deployment(emulator, azure_spec,
     assert not [s for s in emulator.scored if s.deployment != old and s.via != "header"]  # no client saw it
 
 
-def test_a_failing_quality_gate_keeps_the_serving_deployment_and_reports_both_scores(emulator, azure_spec, orchestrate):
+@pytest.mark.parametrize("keep_failed", [False, True], ids=["deleted", "kept"])
+def test_a_failing_quality_gate_keeps_the_serving_deployment_and_reports_both_scores(
+    emulator, azure_spec, orchestrate, keep_failed
+):
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     (old,) = _deployments(emulator)
     _update(azure_spec)
@@ -111,7 +114,7 @@ def test_a_failing_quality_gate_keeps_the_serving_deployment_and_reports_both_sc
         return (200, messages[-1]["content"]) if deployment == old else (200, "zzzz qqqq")
 
     emulator.config.answer = answer
-    result = orchestrate("apply", azure_spec, "-y", "--keep-failed", "-o", "json")
+    result = orchestrate("apply", azure_spec, "-y", "-o", "json", *(["--keep-failed"] if keep_failed else []))
     assert result.exit_code == 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
     (gate,) = [e for e in events if e["event"] == "gate"]
@@ -119,9 +122,13 @@ def test_a_failing_quality_gate_keeps_the_serving_deployment_and_reports_both_sc
     assert gate["candidate"] < gate["serving"] - 5 and gate["verdict"].startswith("blocked")
     error = next(e for e in events if e["event"] == "error")
     assert f"(serving {old}: {gate['serving']:.1f})" in error["message"]
+    assert _traffic(emulator) == {old: 100}
+    assert not [s for s in emulator.scored if s.deployment != old and s.via != "header"]  # no client saw it
+    if not keep_failed:
+        assert re.search(r"demo-[0-9a-f]{6} deleted", error["message"]) and _deployments(emulator) == [old]
+        return
     assert "is kept at 0% (--keep-failed)" in error["message"]
     new = next(d for d in _deployments(emulator) if d != old)  # kept, at 0 %, for inspection
-    assert _traffic(emulator) == {old: 100}
     # The next apply (the model fixed in the registry, say) goes on from the kept deployment.
     emulator.config.answer = None
     again = orchestrate("apply", azure_spec, "-y")
