@@ -333,13 +333,18 @@ def raise_after_rollback(
 ) -> None:
     """Put the serving deployment back, delete the candidate unless kept, then raise `exc`
     (a KeyboardInterrupt stays one) with what was done added to the message."""
+    blue_green = spec.deployment.rollout.blue_green
+    if isinstance(exc, KeyboardInterrupt) and not blue_green:
+        raise exc  # in place there is nothing to go back to: Ctrl-C must not take the traffic away
     try:
-        done = rollback(t, candidate, previous, delete=spec.deployment.rollout.blue_green)
+        done = rollback(t, candidate, previous, delete=blue_green)
     except Exception as again:  # the rollback itself failed: say so, keep the first error
         done = f"rollback failed too: {again}"
     if isinstance(exc, KeyboardInterrupt):
         raise RolledBack(done) from None
-    raise GateFailed(f"{exc}; {done}") from None
+    if isinstance(exc, OrchestrateError):
+        raise GateFailed(f"{exc}; {done}") from None
+    raise exc  # a bug: rolled back all the same, and its traceback kept
 
 
 def rollback(t: Router, candidate: str, previous: str | None, *, delete: bool = True) -> str:
