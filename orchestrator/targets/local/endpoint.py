@@ -189,6 +189,20 @@ def stop_all(t: LocalTarget) -> None:
 
 
 # --- processes -----------------------------------------------------------------------------------
+def scoring_threads() -> int:
+    """Torch threads of a deployment: half the cores, so an update's fine-tune keeps the rest."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def training_threads(t: LocalTarget) -> int | None:
+    """Torch threads of a fine-tune: every core, or those the running deployments leave free.
+    Two torch processes with a thread per core each oversubscribe the CPU, and their threads wait
+    on each other: on 2 cores an update's fine-tune under client load ran at 9 tokens/s, against
+    157 alone (BENCHMARKS.md)."""
+    serving = [e for e in processes(t).values() if alive(e.get("pid"))]
+    return max(1, (os.cpu_count() or 2) - scoring_threads()) if serving else None
+
+
 def spawn_scoring(
     model_dir: Path, tokenizer_dir: Path, port: int, log: Path, timeout_ms: int, threads: int
 ) -> subprocess.Popen:
@@ -196,6 +210,7 @@ def spawn_scoring(
     gunicorn, as the server's own CLI binds 0.0.0.0 whatever it is told (reference/local-stack.md)."""
     env = {
         **os.environ,
+        "OMP_NUM_THREADS": str(scoring_threads()),  # see training_threads
         "AZUREML_ENTRY_SCRIPT": str(Path(__file__).with_name("score.py")),
         "AZUREML_MODEL_DIR": str(model_dir),
         "ORCHESTRATE_TOKENIZER_DIR": str(tokenizer_dir),

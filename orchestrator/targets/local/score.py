@@ -21,6 +21,9 @@ scorer: Scorer | None = None
 
 def init() -> None:
     global scorer
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # what the target gave it
     model_dir = os.environ["AZUREML_MODEL_DIR"]
     tokenizer_dir = os.environ.get("ORCHESTRATE_TOKENIZER_DIR", model_dir)
     scorer = Scorer(model_dir, tokenizer_dir, int(os.environ.get("ORCHESTRATE_TIMEOUT_MS", "90000")))

@@ -120,6 +120,7 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
         Path(stages["data"]["splits"]["train"]["path"]),
         out,
         progress=lambda p: events.emit("progress", "finetune", **p),
+        threads=endpoint.training_threads(t),
     )
     result["detail"] = (
         f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, "

@@ -96,12 +96,21 @@ def load_for_training(spec: RunSpec, model_dir: Path):
 
 
 def finetune(
-    spec: RunSpec, model_dir: Path, train_file: Path, out_dir: Path, progress: Callable[[dict], None] = lambda _: None
+    spec: RunSpec,
+    model_dir: Path,
+    train_file: Path,
+    out_dir: Path,
+    progress: Callable[[dict], None] = lambda _: None,
+    threads: int | None = None,
 ) -> dict:
-    """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png."""
+    """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png. `threads`:
+    torch's intra-op threads (default: one per core)."""
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import get_scheduler
+
+    if threads:
+        torch.set_num_threads(threads)
 
     ft = spec.finetune
     tokenizer, model, pad_id = load_for_training(spec, model_dir)
