@@ -118,7 +118,8 @@ def test_changing_a_finetune_parameter_reruns_finetune_and_what_follows(emulator
         "PUT jobs",
         "PUT models/versions/" + _short_version(emulator, 2),
         f"PUT onlineEndpoints/deployments/{new}",  # beside the serving one, at 0 %
-        "PUT onlineEndpoints",  # the traffic, once the new one passed its gates
+        "PUT onlineEndpoints",  # the traffic, once the new one passed its gates: 10 %,
+        "PUT onlineEndpoints",  # then 100 %
         f"DELETE onlineEndpoints/deployments/{old}",
     ]
     assert _kinds(emulator)["jobs"] == 2

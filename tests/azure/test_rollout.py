@@ -118,7 +118,7 @@ def test_a_failing_quality_gate_keeps_the_serving_deployment_and_reports_both_sc
     assert result.exit_code == 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
     (gate,) = [e for e in events if e["event"] == "gate"]
-    assert gate["serving_deployment"] == old and gate["samples"] >= 4
+    assert gate["serving_deployment"] == old and gate["samples"] == 4
     assert gate["candidate"] < gate["serving"] - 5 and gate["verdict"].startswith("blocked")
     error = next(e for e in events if e["event"] == "error")
     assert f"(serving {old}: {gate['serving']:.1f})" in error["message"]
