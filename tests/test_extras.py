@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,8 +58,12 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
     proc = _run(
         blocked, *(a.replace("{tmp}", str(tmp_path)).replace("{specs}", str(SPECS)) for a in args), cwd=tmp_path
     )
-    if args[0] == "apply":  # the endpoint (its router process) was made alongside: stop it
-        _run("", "destroy", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
+    if args[0] == "apply":  # no endpoint (a router process) is started beside a fine-tune that cannot run
+        state = tmp_path / ".state" / "quickstart" / "state.json"
+        started = state.exists() and "endpoint" in json.loads(state.read_text())["stages"]
+        if started:
+            _run("", "destroy", str(tmp_path / "q.yaml"), "-y", cwd=tmp_path)
+        assert not started
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -110,6 +110,9 @@ def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events, ready: R
 def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     from orchestrator.targets.local.train import finetune
 
+    # Before ready(): without the local extra, the endpoint must not be started alongside a
+    # fine-tune that cannot run (its router would be left running).
+    extras.require("torch", "transformers", "peft", what="stage finetune", target="local")
     stages = t.state.stages()
     out = t.dir / "finetune" / planned.fingerprint[:12]
     out.mkdir(parents=True, exist_ok=True)
