@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from orchestrator.errors import OrchestrateError
+from orchestrator.rollout import HEADER
 from orchestrator.spec.model import RunSpec
 from orchestrator.targets import dataprep
 
@@ -70,7 +71,7 @@ def invoke(
     """
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     if deployment:  # Azure routes to this deployment whatever the traffic split says
-        headers["azureml-model-deployment"] = deployment
+        headers[HEADER] = deployment
     request = urllib.request.Request(uri, data=payload(messages, parameters), method="POST", headers=headers)
     started = time.perf_counter()
     try:

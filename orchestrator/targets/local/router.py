@@ -26,7 +26,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-HEADER = "azureml-model-deployment"
+from orchestrator.rollout import HEADER
+
 MAX_BODY = 1024 * 1024
 
 
