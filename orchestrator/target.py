@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from orchestrator import lockfile
-from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
@@ -132,10 +131,6 @@ def observe_recorded(target: Any, fingerprint: str, cached: dict) -> Observed:
     if not cached:
         return Observed(False)
     return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
-
-
-class SmokeTestFailed(OrchestrateError):
-    """The endpoint did not answer the smoke test (traffic was rolled back)."""
 
 
 class BaseTarget:
