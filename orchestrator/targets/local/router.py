@@ -5,7 +5,7 @@ POST /score with `Authorization: Bearer <key>` goes to the deployment named by t
 `azureml-model-deployment` header, else to one drawn by the traffic weights; a share of the
 weighted requests is copied to the mirror deployment (its answers dropped). The answer, status
 and body, is the deployment's. GET / is the endpoint's own liveness. With the key:
-GET /-/routes shows the routes, each deployment's (requests, failed) and requests in flight;
+GET /-/routes shows the routes and each deployment's (requests, failed);
 PUT /-/routes replaces the routes (the target's `set_traffic`), answered once they are in force.
 
 Written here rather than taken from a library: what is needed is a few lines of weighted choice,
@@ -39,7 +39,6 @@ class Routes:
         self.lock = threading.Lock()
         self.data = json.loads(path.read_text()) if path.exists() else {"traffic": {}, "mirror": {}, "backends": {}}
         self.counts: dict[str, list[int]] = {}  # deployment -> [requests, failed]
-        self.inflight: dict[str, int] = {}
         self.random = random.Random()
 
     def replace(self, data: dict) -> None:
@@ -53,7 +52,7 @@ class Routes:
             self.data = clean
 
     def pick(self, wanted: str | None) -> tuple[str | None, int | None, tuple[str, int] | None]:
-        """(deployment, its port, (mirror deployment, port) or None); the deployment is counted in flight."""
+        """(deployment, its port, (mirror deployment, port) or None)."""
         with self.lock:
             backends, traffic = self.data["backends"], {k: v for k, v in self.data["traffic"].items() if v > 0}
             mirror = None
@@ -64,20 +63,17 @@ class Routes:
                         mirror = (name, backends[name])
             if wanted is None or wanted not in backends:
                 return wanted, None, None
-            self.inflight[wanted] = self.inflight.get(wanted, 0) + 1
             return wanted, backends[wanted], mirror
 
-    def done(self, name: str, failed: bool, inflight: bool = True) -> None:
+    def done(self, name: str, failed: bool) -> None:
         with self.lock:
-            if inflight:
-                self.inflight[name] -= 1
             counts = self.counts.setdefault(name, [0, 0])
             counts[0] += 1
             counts[1] += int(failed)
 
     def view(self) -> dict:
         with self.lock:
-            return {**self.data, "counts": dict(self.counts), "inflight": dict(self.inflight)}
+            return {**self.data, "counts": dict(self.counts)}
 
 
 def forward(port: int, body: bytes, timeout_s: float) -> tuple[int, bytes]:
@@ -171,7 +167,7 @@ def make_handler(key: str, routes: Routes, timeout_s: float):
         @staticmethod
         def _mirror(mirror: tuple[str, int], body: bytes) -> None:
             status, _ = forward(mirror[1], body, timeout_s)
-            routes.done(mirror[0], failed=status >= 500, inflight=False)
+            routes.done(mirror[0], failed=status >= 500)
 
     return Handler
 
