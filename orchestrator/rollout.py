@@ -241,11 +241,11 @@ def shift(t: Router, spec: RunSpec, events: Events, previous: str | None) -> dic
             _route(t, candidate, spec.deployment.traffic, None)
         else:
             for i, step in enumerate(r.steps):
-                now = _by_name(t).get(candidate)
+                now = next((s for s in t.deployments() if s.name == candidate), None)
                 if now is not None and now.traffic >= step.traffic:
                     continue  # reached before a kill: a resumed apply goes on from here
                 if i == 0 and r.mirror:
-                    t.set_traffic(_split(t), {candidate: r.mirror})
+                    t.set_traffic({s.name: s.traffic for s in t.deployments()}, {candidate: r.mirror})
                     events.emit("progress", "traffic", message=f"mirroring {r.mirror}% of live traffic to {candidate}")
                     hold(t, candidate, step, events, spec, what="mirrored")
                 _route(t, candidate, step.traffic, previous)
@@ -297,21 +297,14 @@ def retire(t: Router, candidate: str, keep: str | None) -> list[str]:
     return deleted
 
 
-def _by_name(t: Router) -> dict[str, Served]:
-    return {s.name: s for s in t.deployments()}
-
-
-def _split(t: Router) -> dict[str, int]:
-    return {s.name: s.traffic for s in t.deployments()}
-
-
 def _route(t: Router, candidate: str, percent: int, previous: str | None) -> None:
     """Give the candidate `percent`, taken from the previous deployment first, then from this
     run's others, then (only when the split would pass 100) from the rest."""
-    split = _split(t)
+    deployments = t.deployments()
+    split = {s.name: s.traffic for s in deployments}
     split.setdefault(candidate, 0)
     need = percent - split[candidate]
-    ours = {s.name for s in t.deployments() if s.ours}
+    ours = {s.name for s in deployments if s.ours}
     order = [previous] if previous in split else []
     order += [n for n in split if n in ours and n not in order and n != candidate]
     order += [n for n in split if n not in order and n != candidate]
