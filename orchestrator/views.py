@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -198,7 +198,7 @@ def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
 
 
-def status_text(rows: list[StatusRow], deployments: list[dict] = ()) -> str:  # type: ignore[assignment]
+def status_text(rows: list[StatusRow], deployments: Sequence[dict] = ()) -> str:
     lines = []
     for row in rows:
         extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
@@ -216,7 +216,7 @@ def status_text(rows: list[StatusRow], deployments: list[dict] = ()) -> str:  # 
     return "\n".join(lines)
 
 
-def status_json(spec: RunSpec, rows: list[StatusRow], deployments: list[dict] = ()) -> str:  # type: ignore[assignment]
+def status_json(spec: RunSpec, rows: list[StatusRow], deployments: Sequence[dict] = ()) -> str:
     data = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
     data["deployments"] = list(deployments)
     return json.dumps(data, indent=2)

@@ -195,7 +195,6 @@ def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
         t.set_traffic({}, {})
     for name in list(endpoint.processes(t)):
         endpoint.delete_deployment(t, name)
-    endpoint.stop_all(t)
 
 
 def _destroy_endpoint(t: LocalTarget, entry: dict) -> None:
@@ -232,8 +231,9 @@ def _observe_deployment(t: LocalTarget, fingerprint: str, cached: dict) -> Obser
     """The spec's deployment exists while its scoring process runs behind the router."""
     name = deployment_name(t.spec)
     running = endpoint.processes(t).get(name)
-    if running is None or not endpoint.alive(running.get("pid")) or not endpoint.router_port(t):
-        current = rollout.serving(t.deployments(), name) if endpoint.router_port(t) else None
+    router = endpoint.router_port(t)
+    if running is None or not endpoint.alive(running.get("pid")) or not router:
+        current = rollout.serving(t.deployments(), name) if router else None
         return Observed(False, note=f"create beside {current.name} (serving {current.traffic}%)" if current else "")
     if cached.get("deployment") != name:
         return Observed(True, "", None, note=f"{name} runs, but was not recorded as done: apply checks it")
