@@ -1,7 +1,7 @@
 """Benchmark: `orchestrate diff` of two revisions of a spec, as a whole process (goal < 0.5 s).
 
-Builds a scratch git repository with the Phi-3 spec and a second commit that changes two fields,
-then times `orchestrate diff HEAD~1..HEAD specs/phi3.yaml` against bare interpreter start-up.
+Builds a scratch git repository with the reference spec and a second commit that changes two fields,
+then times `orchestrate diff HEAD~1..HEAD specs/phi4.yaml` against bare interpreter start-up.
 Run: python bench/diff_speed.py [--runs 15] [--write BENCHMARKS.md]
 """
 
@@ -31,12 +31,12 @@ def make_repo() -> Path:
         "GIT_COMMITTER_NAME": "b",
         "GIT_COMMITTER_EMAIL": "b@b",
     }
-    spec = (ROOT / "specs" / "phi3-ultrachat.yaml").read_text()
+    spec = (ROOT / "specs" / "phi4-ultrachat.yaml").read_text()
     (repo / "specs").mkdir()
-    (repo / "specs" / "phi3.yaml").write_text(spec)
+    (repo / "specs" / "phi4.yaml").write_text(spec)
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "one"]):
         subprocess.run(["git", *args], cwd=repo, check=True, env=env)
-    (repo / "specs" / "phi3.yaml").write_text(
+    (repo / "specs" / "phi4.yaml").write_text(
         spec.replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5").replace("instance_count: 1", "instance_count: 2")
     )
     subprocess.run(["git", "commit", "-qam", "two"], cwd=repo, check=True, env=env)
@@ -55,7 +55,7 @@ def main() -> None:
         *([] if orchestrate.exists() else ["-m", "orchestrator"]),
         "diff",
         "HEAD~1..HEAD",
-        "specs/phi3.yaml",
+        "specs/phi4.yaml",
     ]
     diff_times = wall(cmd, args.runs, cwd=repo)
     bare = wall([sys.executable, "-c", "pass"], args.runs, cwd=repo)
@@ -67,7 +67,7 @@ def main() -> None:
                 "| what | time | against |",
                 "|---|---|---|",
                 f"| python -c 'pass' (interpreter start) | {statistics.median(bare):.3f} s | |",
-                "| orchestrate diff HEAD~1..HEAD specs/phi3.yaml "
+                "| orchestrate diff HEAD~1..HEAD specs/phi4.yaml "
                 "(2 git reads, 2 validations, per-field fingerprints) | "
                 f"{statistics.median(diff_times):.3f} s | goal < 0.5 s |",
             ]

@@ -83,7 +83,7 @@ def world() -> tuple[Remote, Path]:
     specs.mkdir()
     text = write_azure_spec(folder).read_text()
     for i in range(SPECS):
-        run = text.replace("name: phi3-ultrachat\n", f"name: run-{i:02d}\n")
+        run = text.replace("name: phi4-ultrachat\n", f"name: run-{i:02d}\n")
         run = run.replace("endpoint: ultrachat-completion", f"endpoint: run-{i:02d}-ep")
         (specs / f"run-{i:02d}.yaml").write_text(run.replace("name: gpu-a100", f"name: gpu-{i:02d}"))
     return em, specs

@@ -120,7 +120,7 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
     checks every .yaml inside it. Exit 0 when all are valid, 1 otherwise.
 
     \b
-    orchestrate validate specs/phi3-ultrachat.yaml
+    orchestrate validate specs/phi4-ultrachat.yaml
     orchestrate validate specs/ --format github --no-env
     orchestrate validate specs/run.yaml -o json
     """
@@ -209,8 +209,8 @@ def plan(
     table; the exit code is the worst of them.
 
     \b
-    orchestrate plan specs/phi3-ultrachat.yaml
-    orchestrate plan specs/phi3-ultrachat.yaml --offline -o json --out plan.json
+    orchestrate plan specs/phi4-ultrachat.yaml
+    orchestrate plan specs/phi4-ultrachat.yaml --offline -o json --out plan.json
     orchestrate plan specs/ --detailed-exitcode
     """
     from orchestrator import runs
@@ -231,13 +231,14 @@ def _plan_one(spec, output, out_file, offline, credential, prices, throughput, l
     from orchestrator import lockfile
     from orchestrator.estimate import estimate, estimate_text, load_prices
     from orchestrator.plan import make_plan
+    from orchestrator.preflight import refuse
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import color_enabled, plan_json, plan_text
 
-    planned, observed, notices, pins = _observe_unless_offline(load_runspec(spec), credential, offline)
+    planned, observed, notices, pins, checks = _observe_unless_offline(load_runspec(spec), credential, offline)
     if locked and observed is not None:
         lockfile.check_current(planned, pins)
-    the_plan = make_plan(planned, observed, notices)
+    the_plan = make_plan(planned, observed, notices, checks)
     the_estimate = estimate(planned, prices=load_prices(prices), throughput=throughput)
     data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
     if out_file:
@@ -247,23 +248,24 @@ def _plan_one(spec, output, out_file, offline, credential, prices, throughput, l
     else:
         click.echo(plan_text(the_plan, color=color_enabled()))
         click.echo(estimate_text(the_estimate))
+    refuse(the_plan.checks)  # shown in full above; the one line says why apply would refuse
     return 2 if the_plan.has_changes else 0
 
 
 def _observe_unless_offline(the_spec, credential: str | None = None, offline: bool = False):
-    """(the spec as planned, the observed state, the target's notices, the pins). Offline: the lock
-    file's pins and no target (None: every stage shows as to create)."""
+    """(the spec as planned, the observed state, the target's notices, the pins, the pre-flight
+    checks). Offline: the lock file's pins and no target (None: every stage shows as to create)."""
     from orchestrator import lockfile
     from orchestrator.apply import get_target
 
     if offline:
-        return lockfile.locked(the_spec), None, (), {}
+        return lockfile.locked(the_spec), None, (), {}, ()
     try:
         target = get_target(the_spec, credential)
         observed = target.observe()
     except OrchestrateError as exc:
         raise OrchestrateError(f"{exc}\n(`orchestrate plan --offline` plans without reading the target)") from None
-    return target.spec, observed, target.notices, target.pins or {}
+    return target.spec, observed, target.notices, target.pins or {}, target.checks
 
 
 @cli.command()
@@ -365,7 +367,7 @@ def render(spec: str, out_dir: str) -> None:
     accepted by `az ml job|model|online-endpoint|online-deployment create -f FILE`.
 
     \b
-    orchestrate render specs/phi3-ultrachat.yaml --out build/phi3
+    orchestrate render specs/phi4-ultrachat.yaml --out build/phi4
     """
     from orchestrator import lockfile
     from orchestrator.render import render as render_entities
@@ -406,7 +408,7 @@ def schema(markdown: bool) -> None:
     type=click.Choice(["azureml", "local"]),
     default="azureml",
     show_default=True,
-    help="azureml: Phi-3 on Azure ML; local: a small model on this machine.",
+    help="azureml: Phi-4 on Azure ML; local: a small model on this machine.",
 )
 @click.option("--name", help="Run name (default: the file name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")

@@ -57,6 +57,7 @@ def _plan_and_execute(
     from orchestrator import lockfile
     from orchestrator.apply import check_saved_plan, execute, get_target, read_saved_plan
     from orchestrator.events import Events
+    from orchestrator.preflight import refuse
     from orchestrator.spec.validate import load_runspec
     from orchestrator.state import RunLock
 
@@ -68,10 +69,12 @@ def _plan_and_execute(
         observed = target.observe()
         if locked:
             lockfile.check_current(target.spec, target.pins or {})
-        the_plan = make(target.spec, observed, target.notices)
+        the_plan = make(target.spec, observed, target.notices, target.checks)
         if saved:
             check_saved_plan(saved, the_plan)
         _show_plan(the_plan, output)
+        if the_plan.mode == PlanMode.APPLY:
+            refuse(the_plan.checks)  # before the lock file, the question and the first billable call
         if not the_plan.has_changes:
             _write_lock(the_plan, target)
             click.echo(nothing, err=True)
@@ -148,7 +151,7 @@ def apply(
     orchestrate apply specs/quickstart-local.yaml
     orchestrate apply specs/quickstart-local.yaml -y -o json
     orchestrate plan specs/quickstart-local.yaml --out plan.json && orchestrate apply plan.json
-    orchestrate apply specs/phi3-ultrachat.yaml --credential cli
+    orchestrate apply specs/phi4-ultrachat.yaml --credential cli
     orchestrate apply specs/ --yes --parallel 8
 
     On azureml, a lease on a blob of the workspace's default datastore locks the run, so two
@@ -280,7 +283,7 @@ def destroy(
 
     \b
     orchestrate destroy specs/quickstart-local.yaml -y
-    orchestrate destroy specs/phi3-ultrachat.yaml --keep-model-and-data
+    orchestrate destroy specs/phi4-ultrachat.yaml --keep-model-and-data
     orchestrate destroy specs/ -y
     """
     from orchestrator.plan import make_destroy_plan
@@ -288,7 +291,7 @@ def destroy(
 
     keep = ("register", "data") if keep_model_and_data else ()
 
-    def make(the_spec, observed, notices):
+    def make(the_spec, observed, notices, checks=()):
         return make_destroy_plan(the_spec, observed, keep)
 
     paths = [str(p) for p in expand(specs)]
@@ -363,19 +366,21 @@ def _status_of(path: str, credential: str | None):
     the_spec = load_runspec(path)
     target = get_target(the_spec, credential)
     observed = target.observe()
-    the_plan = make_plan(target.spec, observed, target.notices)
+    the_plan = make_plan(target.spec, observed, target.notices, target.checks)
     records = target.state.stages()
     endpoint = observed.get("endpoint")
     served = target.deployments() if endpoint is not None and endpoint.exists else []
     rows = status_rows(the_plan, observed, records, target.scoring_uri)
-    return the_spec, (rows, deployment_rows(served, records))
+    return the_spec, (rows, deployment_rows(served, records), the_plan.checks)
 
 
 def _status_shown(the_spec, rows, output: str) -> str:
     from orchestrator.views import status_json, status_text
 
-    stages, deployments = rows
-    return status_json(the_spec, stages, deployments) if output == "json" else status_text(stages, deployments)
+    stages, deployments, checks = rows
+    if output == "json":
+        return status_json(the_spec, stages, deployments, checks)
+    return status_text(stages, deployments, checks)
 
 
 @cli.command()
@@ -384,7 +389,7 @@ def _status_shown(the_spec, rows, output: str) -> str:
 @click.option(
     "--check",
     is_flag=True,
-    help="Write nothing; exit 2 when a lock file is missing or --upgrade would move a pin (a drift check).",
+    help="Write nothing; exit 2 when a lock file is missing, --upgrade would move a pin, or the model retires soon.",
 )
 @CREDENTIAL
 @PARALLEL_READS
@@ -396,13 +401,14 @@ def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | N
     reruns the fine-tune and what follows).
 
     \b
-    orchestrate lock specs/phi3-ultrachat.yaml
+    orchestrate lock specs/phi4-ultrachat.yaml
     orchestrate lock --upgrade specs/
-    orchestrate lock --check specs/     # exit 2 when something newer is out (scheduled drift check)
+    orchestrate lock --check specs/     # exit 2 when something newer is out, or retires within 90 days
     """
     from orchestrator import lockfile, runs
     from orchestrator.apply import get_target
     from orchestrator.spec.validate import load_runspec
+    from orchestrator.views import checks_text
 
     moved = []  # specs whose lock --check finds missing or behind
 
@@ -417,10 +423,14 @@ def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | N
         if check:
             lines = lockfile.changes(target.locked, pins)
             behind = [line for line in lines if not line.endswith("(unchanged)")]
-            if behind:
+            # A pinned model (or a VM series) near or past retirement is drift too: the scheduled
+            # check is where a team hears of it before the registry stops serving it.
+            aging = checks_text([c for c in target.preflight(("model",)) if c.verdict in ("warn", "fail")])
+            if behind or aging:
                 moved.append(path)
             where = lockfile.path_for(target.spec)
-            return path, [f"{where}: {'would change' if behind else 'up to date'}"] + [f"  {x}" for x in lines], ""
+            state = "would change" if behind else "retiring" if aging else "up to date"
+            return path, [f"{where}: {state}"] + [f"  {x}" for x in lines] + aging, ""
         written = lockfile.write(target.spec, pins)
         where = written or lockfile.path_for(target.spec)
         lines = [f"{where}{'' if written else ' (unchanged)'}:"]

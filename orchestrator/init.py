@@ -18,7 +18,7 @@ from orchestrator.resources import SCHEMA_PATH, TEMPLATES_DIR
 _RUN_NAME = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 SAMPLE_DATA = "data/quickstart-chat"  # relative to the spec; the local template's dataset.source
 _DEFAULTS = {
-    "azureml": {"model": "Phi-3-mini-4k-instruct", "dataset": "HuggingFaceH4/ultrachat_200k"},
+    "azureml": {"model": "Phi-4", "dataset": "HuggingFaceH4/ultrachat_200k"},
     "local": {"model": "SmolLM2-135M-Instruct", "dataset": f"./{SAMPLE_DATA}"},
 }
 SCHEMA_FILE = "runspec.schema.json"

@@ -143,7 +143,7 @@ def check_current(spec: RunSpec, pins: Mapping[str, Pin]) -> None:
 
 
 def changes(old: Mapping[str, Pin], new: Mapping[str, Pin]) -> list[str]:
-    """One line per pin: `model Phi-3-mini-4k-instruct: 15 -> 16`, `... 15 (unchanged)`, `... 15 (new)`."""
+    """One line per pin: `model Phi-4: 8 -> 9`, `... 8 (unchanged)`, `... 8 (new)`."""
     lines = []
     for kind in sorted(new):
         pin, was = new[kind], old.get(kind)

@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.kinds import Action, PlanMode
 from orchestrator.model_defaults import Setting, effective
+from orchestrator.preflight import Check, Verdict
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages import BY_NAME, STAGES
 
@@ -66,6 +67,7 @@ class Plan:
     settings: tuple[Setting, ...] = ()  # each fine-tune value and its source, once the model was read
     pins: Mapping[str, str] = field(default_factory=dict)  # what the moving references are pinned to
     notices: tuple[str, ...] = ()  # what the target says besides the stages ("... 16 is available")
+    checks: tuple[Check, ...] = ()  # the pre-flight's verdicts (preflight.py); apply refuses on a failed one
     format_version: int = FORMAT_VERSION
     orchestrate_version: str = __version__
 
@@ -82,6 +84,10 @@ class Plan:
             f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[REPLACE]} to replace, "
             f"{c[DELETE]} to delete, {c[SKIP]} unchanged."
         )
+
+    @property
+    def refused(self) -> bool:
+        return any(c.verdict == Verdict.FAIL for c in self.checks)
 
     def stage(self, name: str) -> PlannedStage:
         return next(s for s in self.stages if s.name == name)
@@ -121,7 +127,10 @@ def fingerprints(spec: RunSpec, until: str | None = None) -> dict[str, str]:
 
 
 def make_plan(
-    spec: RunSpec, observed: Mapping[str, Observed | None] | None = None, notices: Sequence[str] = ()
+    spec: RunSpec,
+    observed: Mapping[str, Observed | None] | None = None,
+    notices: Sequence[str] = (),
+    checks: Sequence[Check] = (),
 ) -> Plan:
     """The apply plan. `observed` None means no target was asked: every stage is to create.
     `spec` carries its pins (lockfile.py): the target's `spec` after observe, or `lockfile.locked`."""
@@ -163,6 +172,7 @@ def make_plan(
         settings=settings,
         pins=dict(spec.pins),
         notices=tuple(notices),
+        checks=tuple(checks),
     )
 
 

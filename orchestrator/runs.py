@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.errors import OrchestrateError
+from orchestrator.kinds import PlanMode
 from orchestrator.plan import Plan
+from orchestrator.preflight import refuse
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -75,7 +77,9 @@ def prepare(
         observed = run.target.observe()
         if locked:
             lockfile.check_current(run.target.spec, run.target.pins or {})
-        run.plan = make(run.target.spec, observed, run.target.notices)
+        run.plan = make(run.target.spec, observed, run.target.notices, run.target.checks)
+        if run.plan.mode == PlanMode.APPLY:
+            refuse(run.plan.checks)  # the plan stays, to be shown; the run does not start
     except (OrchestrateError, ImportError) as exc:
         _fail_import(run, exc)
         release(run)
@@ -140,8 +144,8 @@ def execute_all(
     def one(run: Run) -> None:
         nonlocal failed
         try:
-            if run.plan is None or not run.plan.has_changes:
-                return
+            if run.error or run.plan is None or not run.plan.has_changes:
+                return  # a run that failed to plan, or that its pre-flight refused, never starts
             if fail_fast and failed:
                 run.error, run.exit_code = "not started: an earlier run failed (--fail-fast)", EXIT_ERROR
                 return

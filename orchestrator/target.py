@@ -31,6 +31,7 @@ from orchestrator import lockfile
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
+from orchestrator.preflight import Check
 from orchestrator.rollout import Served
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
@@ -80,14 +81,19 @@ class Target(Router, Protocol):
     state: RunState
     pins: dict[str, Pin] | None  # what the moving references resolved to (lockfile.py)
     locked: dict[str, Pin]  # the lock file's pins that still apply to the spec
-    notices: list[str]  # what a plan says besides its stages ("Phi-3 16 is available (locked: 15)")
+    notices: list[str]  # what a plan says besides its stages ("Phi-4 9 is available (locked: 8)")
+    checks: list[Check]  # the pre-flight's verdicts, from the last observe (preflight.py)
 
     def resolve(self, upgrade: bool = False) -> dict[str, Pin]:
         """Pin the moving references (the lock file's pins, else resolved now); observe calls it."""
         ...
 
     def observe(self) -> dict[str, Observed]:
-        """Every stage's resource as it is now (read-only)."""
+        """Every stage's resource as it is now (read-only), then the pre-flight checks."""
+        ...
+
+    def preflight(self, stages: Sequence[str] | None = None) -> list[Check]:
+        """The read-only checks of every stage (or of `stages`), after observe (or resolve)."""
         ...
 
     def lock(self, force: bool = False) -> AbstractContextManager[Any]:
@@ -123,6 +129,9 @@ class StageHandler(Generic[T]):
     destroy: Callable[[T, dict], None] | None = None
     # Stages whose observe must have run before this one's (it reads what they found).
     after: tuple[str, ...] = ()
+    # The stage's read-only pre-flight checks (preflight.py), run after every stage was observed
+    # and before anything bills, whichever stages the plan runs.
+    checks: Callable[[T], list[Check]] | None = None
 
 
 def observe_recorded(target: Any, fingerprint: str, cached: dict) -> Observed:
@@ -149,6 +158,7 @@ class BaseTarget:
         self.locked: dict[str, Pin] = {}  # the lock file's pins that still apply to the spec
         self.pins: dict[str, Pin] | None = None  # what resolve() pinned (None: not yet)
         self.notices: list[str] = []  # what the plan should say besides its stages (a newer version)
+        self.checks: list[Check] = []  # the pre-flight's verdicts (preflight.py), set by observe
         self.keep_failed = False  # apply --keep-failed: a failed candidate deployment stays, at 0 %
         self.force = False  # destroy --force: the endpoint goes even with deployments of others
 
@@ -198,7 +208,23 @@ class BaseTarget:
             out.update((name, self._observe_one(name)) for name in rest)
         else:
             out.update(self._observe_concurrently(rest))
+        self.checks = self.preflight()
         return {name: out[name] for name in names}
+
+    def preflight(self, stages: Sequence[str] | None = None) -> list[Check]:
+        """Every stage's read-only checks, in stage order, whichever stages the plan will run (a
+        shared cluster's stage is skipped, its checks are not). Observe has read what they need;
+        `stages` limits them (`lock --check` runs the model's, which need only resolve())."""
+        names = [n for n in self.prints if stages is None or n in stages]
+        contributors = [c for c in (self.handlers[n].checks for n in names) if c is not None]
+        if self.observe_workers <= 1 or len(contributors) <= 1:
+            return [check for contribute in contributors for check in contribute(self)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Each is a few round trips (sizes, usages, a deployment): at once, as observe reads.
+        with ThreadPoolExecutor(max_workers=min(self.observe_workers, len(contributors))) as pool:
+            results = list(pool.map(lambda contribute: contribute(self), contributors))
+        return [check for found in results for check in found]
 
     def _observe_one(self, name: str) -> Observed:
         return self.handlers[name].observe(self, self.prints[name], self.recorded.get(name, {}))

@@ -97,10 +97,31 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(paint(f"Note: {notice}", "yellow", enabled=color))
     if plan.notices:
         lines.append("")
+    if plan.checks:
+        lines.extend(["Pre-flight (read-only, before anything bills):", *checks_text(plan.checks, color=color), ""])
     if not plan.observed:
         lines.append("No target state was read: every stage shows as to create.")
     lines.append(paint(f"{title}: {plan.summary()}", None, enabled=color, bold=True))
     return "\n".join(lines)
+
+
+_CHECK_MARKS = {
+    "ok": ("ok", "green"),
+    "warn": ("warn", "yellow"),
+    "undecided": ("??", "yellow"),
+    "fail": ("FAIL", "red"),
+}
+
+
+def checks_text(checks, *, color: bool = False, only_notable: bool = False) -> list[str]:
+    """One line per pre-flight check: `  ok    quota: ...`, `  FAIL  model lifecycle: ...`."""
+    lines = []
+    for c in checks:
+        if only_notable and c.verdict == "ok":
+            continue
+        mark, tint = _CHECK_MARKS[str(c.verdict)]
+        lines.append(paint(f"  {mark:<5} {c.name}: {c.message}", tint if c.verdict != "ok" else None, enabled=color))
+    return lines
 
 
 def settings_text(settings) -> list[str]:
@@ -198,7 +219,7 @@ def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
 
 
-def status_text(rows: list[StatusRow], deployments: Sequence[dict] = ()) -> str:
+def status_text(rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = ()) -> str:
     lines = []
     for row in rows:
         extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
@@ -213,10 +234,14 @@ def status_text(rows: list[StatusRow], deployments: Sequence[dict] = ()) -> str:
         scores = d.get("scores") or {}
         gate = f"  {scores['metric']} {scores['candidate']:.1f}" if scores.get("candidate") is not None else ""
         lines.append(f"  {d['name']:<24} {d['traffic']:>3}%{mirror}  {d['state']:<9} {d['model']}{gate}{who}")
+    notable = checks_text(checks, only_notable=True)
+    if notable:
+        lines.extend(["pre-flight:", *notable])
     return "\n".join(lines)
 
 
-def status_json(spec: RunSpec, rows: list[StatusRow], deployments: Sequence[dict] = ()) -> str:
+def status_json(spec: RunSpec, rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = ()) -> str:
     data = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
     data["deployments"] = list(deployments)
+    data["checks"] = [c.to_dict() for c in checks]
     return json.dumps(data, indent=2)

@@ -19,8 +19,8 @@ os.environ.setdefault("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-00000000
 
 
 @pytest.fixture
-def phi3_text() -> str:
-    return (SPECS / "phi3-ultrachat.yaml").read_text()
+def reference_text() -> str:
+    return (SPECS / "phi4-ultrachat.yaml").read_text()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from tests.conftest import ROOT, SPECS
 
-PHI3 = str(SPECS / "phi3-ultrachat.yaml")
+PHI3 = str(SPECS / "phi4-ultrachat.yaml")
 
 
 def run(*args, **kw):
@@ -21,12 +21,12 @@ def run(*args, **kw):
 def test_validate_valid_spec_exit_0():
     result = run("validate", PHI3)
     assert result.exit_code == 0, result.output
-    assert "phi3-ultrachat.yaml: valid" in result.output
+    assert "phi4-ultrachat.yaml: valid" in result.output
 
 
-def test_validate_invalid_spec_exit_1_with_located_errors(write_spec, phi3_text):
+def test_validate_invalid_spec_exit_1_with_located_errors(write_spec, reference_text):
     bad = write_spec(
-        phi3_text.replace("epochs: 1", "epochs: zero").replace("lr_scheduler: cosine", "lr_schedule: cosine")
+        reference_text.replace("epochs: 1", "epochs: zero").replace("lr_scheduler: cosine", "lr_schedule: cosine")
     )
     result = run("validate", str(bad))
     assert result.exit_code == 1
@@ -37,8 +37,8 @@ def test_validate_invalid_spec_exit_1_with_located_errors(write_spec, phi3_text)
     assert "Traceback" not in result.output
 
 
-def test_validate_json_and_github_formats(write_spec, phi3_text):
-    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: 0"))
+def test_validate_json_and_github_formats(write_spec, reference_text):
+    bad = write_spec(reference_text.replace("epochs: 1", "epochs: 0"))
     data = json.loads(run("validate", "-o", "json", str(bad), PHI3).output)
     assert [s["valid"] for s in data["specs"]] == [False, True]
     assert data["specs"][0]["diagnostics"][0]["json_path"] == "$.finetune.epochs"
@@ -47,8 +47,8 @@ def test_validate_json_and_github_formats(write_spec, phi3_text):
     assert gh.output.startswith(f"::error file={bad},line=") and "finetune.epochs" in gh.output
 
 
-def test_validate_a_directory_checks_every_spec(tmp_path, phi3_text):
-    (tmp_path / "a.yaml").write_text(phi3_text)
+def test_validate_a_directory_checks_every_spec(tmp_path, reference_text):
+    (tmp_path / "a.yaml").write_text(reference_text)
     (tmp_path / "b.yml").write_text("version: 1\n")
     result = run("validate", str(tmp_path))
     assert result.exit_code == 1 and "a.yaml: valid" in result.output and "b.yml:1:1: error" in result.output
@@ -77,14 +77,14 @@ def test_plan_text_json_out_and_detailed_exitcode(tmp_path):
     assert json.loads(result.output) == json.loads(out.read_text())
 
 
-def test_plan_of_invalid_spec_exits_1(write_spec, phi3_text):
-    result = run("plan", str(write_spec(phi3_text.replace("version: 1", "version: 9"))))
+def test_plan_of_invalid_spec_exits_1(write_spec, reference_text):
+    result = run("plan", str(write_spec(reference_text.replace("version: 1", "version: 9"))))
     assert result.exit_code == 1 and "version must be 1" in result.output
 
 
-def test_missing_env_var_is_reported(write_spec, phi3_text, monkeypatch):
+def test_missing_env_var_is_reported(write_spec, reference_text, monkeypatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
-    result = run("validate", str(write_spec(phi3_text)))
+    result = run("validate", str(write_spec(reference_text)))
     assert result.exit_code == 1 and "environment variable AZURE_SUBSCRIPTION_ID is not set" in result.output
 
 
@@ -156,8 +156,8 @@ def _imported_modules(*args: str) -> set[str]:
 @pytest.mark.parametrize(
     "args",
     [
-        ("validate", "specs/phi3-ultrachat.yaml"),
-        ("plan", "--offline", "specs/phi3-ultrachat.yaml"),
+        ("validate", "specs/phi4-ultrachat.yaml"),
+        ("plan", "--offline", "specs/phi4-ultrachat.yaml"),
         ("schema",),
         ("init",),
     ],
@@ -173,23 +173,23 @@ def test_light_commands_never_import_heavy_libraries(args):
 
 def test_subprocess_validate_like_a_user():
     proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "validate", "specs/phi3-ultrachat.yaml"],
+        [sys.executable, "-m", "orchestrator", "validate", "specs/phi4-ultrachat.yaml"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "specs/phi3-ultrachat.yaml: valid"
+    assert proc.stdout.strip() == "specs/phi4-ultrachat.yaml: valid"
 
 
-def test_no_env_leaves_references_unresolved(write_spec, phi3_text, monkeypatch):
+def test_no_env_leaves_references_unresolved(write_spec, reference_text, monkeypatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
-    path = str(write_spec(phi3_text))
+    path = str(write_spec(reference_text))
     assert run("validate", path).exit_code == 1
     result = run("validate", "--no-env", path)
     assert result.exit_code == 0, result.output
-    bad = write_spec(phi3_text.replace("epochs: 1", "epochs: 0"), "bad.yaml")
+    bad = write_spec(reference_text.replace("epochs: 1", "epochs: 0"), "bad.yaml")
     assert run("validate", "--no-env", str(bad)).exit_code == 1  # everything else is still checked
 
 

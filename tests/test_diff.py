@@ -13,7 +13,7 @@ from orchestrator.cli import cli
 from orchestrator.diff import diff_specs
 from tests.conftest import SPECS
 
-PHI3 = (SPECS / "phi3-ultrachat.yaml").read_text()
+PHI3 = (SPECS / "phi4-ultrachat.yaml").read_text()
 
 
 def git(repo, *args):
@@ -85,7 +85,7 @@ def test_writing_out_or_dropping_a_default_is_not_a_change(repo):
 
 
 def test_added_removed_and_renamed_specs(repo):
-    (repo / "specs" / "second.yaml").write_text(PHI3.replace("name: phi3-ultrachat\n", "name: second-run\n"))
+    (repo / "specs" / "second.yaml").write_text(PHI3.replace("name: phi4-ultrachat\n", "name: second-run\n"))
     commit(repo, "add")
     git(repo, "mv", "specs/phi3.yaml", "specs/phi3-renamed.yaml")
     commit(repo, "rename")
@@ -103,7 +103,7 @@ def test_added_removed_and_renamed_specs(repo):
 
 
 def test_untracked_new_spec_shows_as_added(repo):
-    (repo / "specs" / "new.yaml").write_text(PHI3.replace("name: phi3-ultrachat\n", "name: new-run\n"))
+    (repo / "specs" / "new.yaml").write_text(PHI3.replace("name: phi4-ultrachat\n", "name: new-run\n"))
     assert "specs/new.yaml: added" in run("HEAD").output
 
 
@@ -152,10 +152,10 @@ def test_bad_revision_is_one_clear_error(repo):
 def _lock(model: str, component: str = "0.0.82") -> str:
     """A lock file as `orchestrate lock` writes it (see orchestrator/lockfile.py)."""
     return (
-        "lock_version: 1\nrun: phi3-ultrachat\npins:\n"
+        "lock_version: 1\nrun: phi4-ultrachat\npins:\n"
         "  component:\n    ref: azureml://registries/azureml/components/chat_completion_pipeline/labels/latest\n"
         f"    version: {component}\n"
-        "  model:\n    ref: azureml://registries/azureml/models/Phi-3-mini-4k-instruct/labels/latest\n"
+        "  model:\n    ref: azureml://registries/azureml/models/Phi-4/labels/latest\n"
         f"    version: '{model}'\n"
     )
 

@@ -11,7 +11,7 @@ from orchestrator.estimate import KNOWN_ROWS, TOKENS_PER_S_PER_GPU, estimate, lo
 from orchestrator.spec.validate import load_runspec
 from tests.conftest import SPECS
 
-PHI3 = load_runspec(SPECS / "phi3-ultrachat.yaml")
+PHI3 = load_runspec(SPECS / "phi4-ultrachat.yaml")
 
 
 def with_finetune(**changes):
@@ -31,11 +31,13 @@ def test_gpu_hours_follow_data_epochs_and_the_stated_throughput():
 
 def test_money_only_from_a_price_table(tmp_path):
     table = tmp_path / "prices.yaml"
-    table.write_text("currency: EUR\nprices:\n  standard_nc24ads_a100_v4: 4.0\n  Standard_NC6s_v3: 3.0\n")
-    e = estimate(PHI3, prices=load_prices(str(table)))
+    table.write_text("currency: EUR\nprices:\n  standard_nc24ads_a100_v4: 4.0\n  Standard_NC40ads_H100_v5: 3.0\n")
+    on_h100 = dataclasses.replace(PHI3, deployment=dataclasses.replace(PHI3.deployment, sku="Standard_NC40ads_H100_v5"))
+    e = estimate(on_h100, prices=load_prices(str(table)))
     assert e.finetune_cost == pytest.approx(e.finetune_wall_hours * 4.0) and e.endpoint_cost_per_day == 72.0
-    result = CliRunner().invoke(cli, ["plan", str(SPECS / "phi3-ultrachat.yaml"), "--offline", "--prices", str(table)])
-    assert "EUR 72.00 per day" in result.output and "not a quote" in result.output
+    table.write_text("currency: EUR\nprices:\n  standard_nc24ads_a100_v4: 4.0\n")
+    result = CliRunner().invoke(cli, ["plan", str(SPECS / "phi4-ultrachat.yaml"), "--offline", "--prices", str(table)])
+    assert "EUR 96.00 per day" in result.output and "not a quote" in result.output
     table.write_text("prices: [1, 2]\n")
     with pytest.raises(OrchestrateError, match="expected `prices"):
         load_prices(str(table))
@@ -50,7 +52,7 @@ def test_unknown_dataset_and_local_target():
 
 def test_diff_shows_the_change_in_the_estimate(tmp_path):
     old, new = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    text = (SPECS / "phi3-ultrachat.yaml").read_text()
+    text = (SPECS / "phi4-ultrachat.yaml").read_text()
     old.write_text(text)
     new.write_text(text.replace("instance_count: 1", "instance_count: 3"))
     result = CliRunner().invoke(cli, ["diff", str(old), str(new)])

@@ -35,7 +35,7 @@ def test_github_workflow_commands_on_a_pull_request(tmp_path):
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "base")
     _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")  # what checkout's fetch provides
-    spec = repo / "specs" / "phi3-ultrachat.yaml"
+    spec = repo / "specs" / "phi4-ultrachat.yaml"
     spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 2"))
     _git(repo, "commit", "-qam", "two epochs")
     for name in ("Validate specs", "Diff against the base branch"):
@@ -76,11 +76,11 @@ def test_github_workflows_install_a_pinned_release_on_current_actions():
 def test_pre_commit_hook_entry_validates(tmp_path):
     [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "orchestrate-validate" and re.search(hook["files"], "specs/run.yaml")
-    command = hook["entry"].split() + [str(SPECS / "phi3-ultrachat.yaml")]
+    command = hook["entry"].split() + [str(SPECS / "phi4-ultrachat.yaml")]
     proc = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     broken = tmp_path / "bad.yaml"
-    broken.write_text((SPECS / "phi3-ultrachat.yaml").read_text().replace("epochs: 1", "epochs: 0"))
+    broken.write_text((SPECS / "phi4-ultrachat.yaml").read_text().replace("epochs: 1", "epochs: 0"))
     proc = subprocess.run(hook["entry"].split() + [str(broken)], env=_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 1 and "finetune.epochs must be at least 1" in proc.stderr
 

@@ -21,7 +21,7 @@ from orchestrator.spec.validate import load_runspec
 from tests.conftest import ROOT, SPECS
 from tests.fake_target import FakeTarget, fail
 
-SPEC = SPECS / "phi3-ultrachat.yaml"
+SPEC = SPECS / "phi4-ultrachat.yaml"
 
 
 @pytest.fixture

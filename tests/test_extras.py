@@ -43,8 +43,8 @@ def _run(blocked: str, *args: str, cwd):
 @pytest.mark.parametrize(
     "blocked, args, extra",
     [
-        ("azure", ("render", "{specs}/phi3-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
-        ("azure", ("plan", "{specs}/phi3-ultrachat.yaml"), "[azureml]"),
+        ("azure", ("render", "{specs}/phi4-ultrachat.yaml", "--out", "{tmp}/r"), "[azureml]"),
+        ("azure", ("plan", "{specs}/phi4-ultrachat.yaml"), "[azureml]"),
         ("torch,transformers,peft,mlflow", ("apply", "{tmp}/q.yaml", "-y"), "[local]"),
     ],
 )

@@ -15,14 +15,14 @@ from tests.conftest import SPECS
 @pytest.fixture
 def phi3(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text((SPECS / "phi3-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "x"))
+    path.write_text((SPECS / "phi4-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "x"))
     return path
 
 
 def test_the_moving_references_of_the_reference_spec(phi3):
     spec = load_runspec(phi3)
     assert lockfile.refs(spec) == {
-        "model": "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/labels/latest",
+        "model": "azureml://registries/azureml/models/Phi-4/labels/latest",
         "component": "azureml://registries/azureml/components/chat_completion_pipeline/labels/latest",
         "dataset": "HuggingFaceH4/ultrachat_200k@default branch",
     }

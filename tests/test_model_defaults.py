@@ -15,7 +15,7 @@ def test_the_tag_reads_as_json_or_a_python_literal():
 
 
 def test_unreadable_or_refused_values_leave_the_default(write_spec):
-    text = (SPECS / "phi3-ultrachat.yaml").read_text().replace("  precision: fp16\n", "").replace("  seed: 42\n", "")
+    text = (SPECS / "phi4-ultrachat.yaml").read_text().replace("  precision: fp16\n", "").replace("  seed: 42\n", "")
     spec = load_runspec(write_spec(text))
     assert "precision" not in spec.finetune_set and "seed" not in spec.finetune_set
     used, settings = effective(spec, {"precision": "8", "seed": "forty-two", "warmup_steps": "100"})
@@ -26,7 +26,7 @@ def test_unreadable_or_refused_values_leave_the_default(write_spec):
 
 
 def test_a_published_default_moves_the_finetune_fingerprint(write_spec):
-    text = (SPECS / "phi3-ultrachat.yaml").read_text().replace("  learning_rate: 5.0e-6\n", "")
+    text = (SPECS / "phi4-ultrachat.yaml").read_text().replace("  learning_rate: 5.0e-6\n", "")
     spec = load_runspec(write_spec(text))
     a, _ = effective(spec, {"learning_rate": "7e-06"})
     b, _ = effective(spec, {"learning_rate": "8e-06"})

@@ -6,7 +6,7 @@ from orchestrator.plan import Observed, changed_keys, fingerprints, make_destroy
 from orchestrator.spec.validate import load_runspec
 from tests.conftest import SPECS, STAGE_ORDER
 
-PHI3 = SPECS / "phi3-ultrachat.yaml"
+PHI3 = SPECS / "phi4-ultrachat.yaml"
 
 
 def spec_with(**finetune_or_deployment):
@@ -32,7 +32,7 @@ def test_stage_order_and_deterministic_names():
     assert [s.name for s in plan.stages] == STAGE_ORDER
     again = make_plan(load_runspec(PHI3))
     assert [s.resource for s in plan.stages] == [s.resource for s in again.stages]
-    assert plan.stage("finetune").resource == f"phi3-ultrachat-ft-{plan.stage('finetune').fingerprint[:12]}"
+    assert plan.stage("finetune").resource == f"phi4-ultrachat-ft-{plan.stage('finetune').fingerprint[:12]}"
     assert all(s.action == "create" for s in plan.stages)
     assert plan.summary() == "9 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."
 

@@ -13,9 +13,9 @@ ml = pytest.importorskip("azure.ai.ml")
 
 
 def test_render_files_load_back_with_azure_ai_ml(tmp_path):
-    result = CliRunner().invoke(cli, ["render", str(SPECS / "phi3-ultrachat.yaml"), "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["render", str(SPECS / "phi4-ultrachat.yaml"), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    spec = load_runspec(SPECS / "phi3-ultrachat.yaml")
+    spec = load_runspec(SPECS / "phi4-ultrachat.yaml")
     prints = fingerprints(spec)
 
     job = ml.load_job(tmp_path / "pipeline-job.yaml")
@@ -26,7 +26,7 @@ def test_render_files_load_back_with_azure_ai_ml(tmp_path):
     assert inputs["number_of_gpu_to_use_finetuning"] == 1 and inputs["num_nodes_finetune"] == 1
     assert inputs["compute_finetune"] == "gpu-a100" and inputs["train_file_path"]["path"] == "${{parent.inputs.train}}"
     assert job.settings.force_rerun is False and job.settings.continue_on_step_failure is False
-    assert job.name == f"phi3-ultrachat-ft-{prints['finetune'][:12]}"
+    assert job.name == f"phi4-ultrachat-ft-{prints['finetune'][:12]}"
     assert job.tags["orchestrate.fingerprint"] == prints["finetune"]
 
     model = ml.load_model(tmp_path / "model.yaml")
@@ -34,12 +34,12 @@ def test_render_files_load_back_with_azure_ai_ml(tmp_path):
     endpoint = ml.load_online_endpoint(tmp_path / "endpoint.yaml")
     assert endpoint.name == "ultrachat-completion" and endpoint.auth_mode == "key"
     deployment = ml.load_online_deployment(tmp_path / "deployment.yaml")
-    assert deployment.instance_type == "Standard_NC6s_v3" and deployment.liveness_probe.initial_delay == 600
+    assert deployment.instance_type == "Standard_NC24ads_A100_v4" and deployment.liveness_probe.initial_delay == 600
     assert deployment.request_settings.request_timeout_ms == 90000
     assert deployment.model.endswith(f"phi3-ultrachat:{prints['register'][:12]}")  # the SDK strips azureml:
 
     # rendering twice is allowed and gives the same files
-    again = CliRunner().invoke(cli, ["render", str(SPECS / "phi3-ultrachat.yaml"), "--out", str(tmp_path)])
+    again = CliRunner().invoke(cli, ["render", str(SPECS / "phi4-ultrachat.yaml"), "--out", str(tmp_path)])
     assert again.exit_code == 0
 
 
@@ -49,7 +49,7 @@ def test_render_refuses_local_target(tmp_path):
 
 
 def test_a_multi_node_serverless_job_renders_and_loads_back(tmp_path, write_spec):
-    text = (SPECS / "phi3-ultrachat.yaml").read_text()
+    text = (SPECS / "phi4-ultrachat.yaml").read_text()
     text = text[: text.index("compute:\n")] + text[text.index("finetune:\n") :]
     text = text.replace(
         "  gpus_per_node: auto", "  gpus_per_node: auto\n  num_nodes: 2\n  instance_type: Standard_NC48ads_A100_v4"

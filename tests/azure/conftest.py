@@ -42,7 +42,7 @@ def azure_spec(tmp_path) -> Path:
 
 def write_azure_spec(folder: Path) -> Path:
     """The reference spec, authenticated with `cli`, on the bundled chat data instead of the Hub."""
-    text = (SPECS / "phi3-ultrachat.yaml").read_text()
+    text = (SPECS / "phi4-ultrachat.yaml").read_text()
     text = text.replace("${env:AZURE_SUBSCRIPTION_ID}", SUBSCRIPTION).replace("credential: default", "credential: cli")
     text = text.replace("source: HuggingFaceH4/ultrachat_200k", f"source: {SPECS / 'data' / 'quickstart-chat'}")
     text = text.replace("train: {from: train_sft, percent: 5}", "train: {from: train, percent: 10}")

@@ -42,9 +42,22 @@ SIZES = {
     "Standard_NC6s_v3": ("standardNCSv3Family", 6),
     "Standard_NC24s_v3": ("standardNCSv3Family", 24),
     "Standard_ND40rs_v2": ("standardNDSv2Family", 40),
+    "Standard_NC40ads_H100_v5": ("standardNCadsH100v5Family", 40),
 }
 REGISTRY_RG = "registry-rg"
+REGISTRY_BASE = (
+    f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
+    "microsoft.machinelearningservices/registries/azureml"
+)
 ARM = "management.azure.com"
+# How the usages list spells a vmSizes family (examples/Usage/list.json writes "Standard NCv3 Family
+# Cluster Dedicated vCPUs" where vmSizes says standardNCSv3Family).
+USAGE_NAMES = {
+    "standardNCSv3Family": "NCv3",
+    "standardNDSv2Family": "NDv2",
+    "standardNCADSA100v4Family": "NCADSA100v4",
+    "standardNCadsH100v5Family": "NCadsH100v5",
+}
 WS = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.machinelearningservices/workspaces/(?P<ws>[^/]+)"
 REG = r"/mferp/managementfrontend/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.machinelearningservices/registries/(?P<reg>[^/]+)"
 # POSTs that only read (list keys, secrets, logs): not counted as mutations.
@@ -118,17 +131,20 @@ class Config:
             "Standard_NC6s_v3": 1,
             "Standard_ND40rs_v2": 8,
             "Standard_NC24s_v3": 4,
+            "Standard_NC40ads_H100_v5": 1,
         }
     )
     # vCPU quota per VM family in the workspace's region: family -> (in use, limit). Generous by
-    # default; tests lower it to see a refusal.
+    # default; tests lower it to see a refusal. Served in Azure's row shape (usages()).
     usage: dict = field(
         default_factory=lambda: {
             "standardNCADSA100v4Family": (0, 96),
             "standardNCSv3Family": (0, 48),
             "standardNDSv2Family": (0, 80),
+            "standardNCadsH100v5Family": (0, 80),
         }
     )
+    low_priority: tuple = (0, 100)  # the regional LowPriority total: (in use, limit)
 
 
 class AzureEmulator:
@@ -494,29 +510,72 @@ class AzureEmulator:
         return Response(200, {"value": sizes})
 
     def usages(self, req: Request, sub: str, loc: str) -> Response:
-        """Usages_List: per-family vCPU usage and limit, paged with nextLink (the SDK follows it),
-        one family per page here so that paging is exercised."""
-        families = sorted(self.config.usage)
-        page = int(req.query.get("page", "0"))
-        items = [
-            {
-                "id": f"/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}/usages/{family}",
-                "amlWorkspaceLocation": loc,
-                "type": "Microsoft.MachineLearningServices/vmFamily/usages",
-                "unit": "Count",
-                "currentValue": self.config.usage[family][0],
-                "limit": self.config.usage[family][1],
-                "name": {"value": family, "localizedValue": f"{family} vCPUs"},
-            }
-            for family in families[page : page + 1]
-        ]
-        body: dict = {"value": items}
-        if page + 1 < len(families):
+        """Usages_List in the shape Azure publishes (azure-rest-api-specs stable/2025-12-01
+        examples/Usage/list.json): per family and tier a display name ("Standard NCv3 Family
+        Cluster Dedicated vCPUs", not the vmSizes family id), repeated at region scope
+        (`vmFamily/usages`), for this workspace and another one (`workspaces/usages`) and per
+        cluster (`workspaces/computes/usages`, each holding the whole limit: a row that must never
+        decide), LowPriority rows with `limit: -1`, and the regional totals. Paged with nextLink
+        (the SDK follows it), a few rows a page."""
+        rows = self._usage_rows(sub, loc)
+        page, size = int(req.query.get("page", "0")), 25
+        body: dict = {"value": rows[page * size : (page + 1) * size]}
+        if (page + 1) * size < len(rows):
             body["nextLink"] = (
                 f"https://{ARM}/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}/"
                 f"usages?api-version={req.query.get('api-version', '')}&page={page + 1}"
             )
         return Response(200, body)
+
+    def _usage_rows(self, sub: str, loc: str) -> list[dict]:
+        ws = f"/subscriptions/{sub}/resourceGroups/rg-llm/providers/Microsoft.MachineLearningServices/workspaces"
+
+        def row(rid: str, kind: str, label: str, used: int, limit: int) -> dict:
+            return {
+                "id": rid,
+                "amlWorkspaceLocation": loc,
+                "type": f"Microsoft.MachineLearningServices/{kind}",
+                "unit": "Count",
+                "currentValue": used,
+                "limit": limit,
+                "name": {"value": label, "localizedValue": label},
+            }
+
+        used_total = sum(u for u, _ in self.config.usage.values())
+        rows = [
+            row(
+                f"/subscriptions/{sub}/usages",
+                "dedicatedCores/usages",
+                "Total Cluster Dedicated Regional vCPUs",
+                used_total,
+                10_000,
+            ),
+            row(
+                f"/subscriptions/{sub}/usages",
+                "lowPriorityCores/usages",
+                "Total Cluster LowPriority Regional vCPUs",
+                self.config.low_priority[0],
+                self.config.low_priority[1],
+            ),
+        ]
+        for family, (used, limit) in sorted(self.config.usage.items()):
+            letters = USAGE_NAMES.get(family, family.removeprefix("standard").removesuffix("Family"))
+            for tier, (u, lim) in (("Dedicated", (used, limit)), ("LowPriority", (0, -1))):
+                label = f"Standard {letters} Family Cluster {tier} vCPUs"
+                tail = "usages/" + label.replace(" ", "_")
+                rows.append(row(f"/subscriptions/{sub}/{tail}", "vmFamily/usages", label, u, lim))
+                rows.append(row(f"{ws}/ws-llm/{tail}", "workspaces/usages", label, u, lim))
+                rows.append(row(f"{ws}/other-ws/{tail}", "workspaces/usages", label, 0, lim))
+                rows.append(
+                    row(
+                        f"{ws}/ws-llm/computes/team-{letters.lower()}/{tail}",
+                        "workspaces/computes/usages",
+                        label,
+                        0,
+                        lim,
+                    )
+                )
+        return rows
 
     def datastores(self, req: Request, **_) -> Response:
         return Response(200, {"value": [self._datastore(req.path.lower().rstrip("/"))]})
@@ -584,23 +643,20 @@ class AzureEmulator:
             },
         )
 
-    def publish_model_defaults(self, defaults: dict[str, str], version: str = "15") -> None:
+    def publish_model_defaults(self, defaults: dict[str, str], version: str = "8", name: str = "Phi-4") -> None:
         """The registry model's `model_specific_defaults` tag: a JSON object of strings, as
-        azureml-assets publishes it (assets/models/system/phi-3-mini-4k-instruct/spec.yaml)."""
-        base = (
-            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-            "microsoft.machinelearningservices/registries/azureml"
-        )
-        model = self.store[f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"]
+        azureml-assets publishes it (assets/models/system/Phi-4/spec.yaml)."""
+        model = self.store[f"{REGISTRY_BASE}/models/{name.lower()}/versions/{version}"]
         model["properties"]["tags"]["model_specific_defaults"] = json.dumps(defaults)
+
+    def catalog_entry(self, name: str = "Phi-4", version: str = "8") -> dict:
+        """A registry model version's wire properties, to change what the catalog says in a test."""
+        return self.store[f"{REGISTRY_BASE}/models/{name.lower()}/versions/{version}"]["properties"]
 
     def publish_version(self, kind: str, name: str, version: str) -> None:
         """A new version in the registry that the `latest` label then names, as publishing one does:
         a copy of the current latest under the new version (kind: models | components)."""
-        base = (
-            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-            f"microsoft.machinelearningservices/registries/azureml/{kind}/{name.lower()}"
-        )
+        base = f"{REGISTRY_BASE}/{kind}/{name.lower()}"
         with self.lock:
             current = self.store[base]["properties"]["latestVersion"]
             body = json.loads(json.dumps(self.store[f"{base}/versions/{current}"]))
@@ -612,35 +668,70 @@ class AzureEmulator:
             self._container_latest(f"{base}/versions/{version}")
 
     def _seed_registry(self) -> None:
-        allow = (
-            "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', "
-            "'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4']"
-        )
-        infer = (
-            "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', "
-            "'Standard_NC24ads_A100_v4']"
-        )
-        base = (
-            f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-            "microsoft.machinelearningservices/registries/azureml"
-        )
-        for version in ("14", "15"):
-            key = f"{base}/models/phi-3-mini-4k-instruct/versions/{version}"
-            self.store[key] = {
-                "id": f"azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/{version}",
-                "name": version,
-                "type": "Microsoft.MachineLearningServices/registries/models/versions",
-                "properties": {
-                    "modelType": "mlflow_model",
-                    "tags": {"finetune_compute_allow_list": allow, "inference_compute_allow_list": infer},
-                    "properties": {},
-                    "flavors": {"hftransformersv2": {"data": {"task_type": "chat-completion"}}},
-                    "modelUri": f"azureml://registries/azureml/models/Phi-3/versions/{version}",
+        """Today's catalog (azureml-assets 4b41f8c, assets/models/system/): Phi-4 current, its allow
+        lists and recommended SKUs only in system metadata (azureml-assets #5150, #5190 moved them
+        out of the tags; wire key `properties.system_metadata`, the one azure-ai-ml 1.35 writes in
+        _restclient/model_dataplane/operations/_patch.py); Phi-3-mini-4k-instruct archived
+        (`isArchived: true`, the REST AssetBase flag) with its deprecation dates, and its old
+        allow-list tags as publishing left them (a Python-literal string, publish_utils.py)."""
+        phi4_computes = [
+            "Standard_NC24ads_A100_v4",
+            "Standard_NC48ads_A100_v4",
+            "Standard_NC96ads_A100_v4",
+            "Standard_ND96asr_v4",
+            "Standard_ND96amsr_A100_v4",
+            "Standard_NC40ads_H100_v5",
+            "Standard_NC80adis_H100_v5",
+            "Standard_ND96isr_H100_v5",
+        ]
+        for version in ("7", "8"):
+            self._seed_model(
+                "Phi-4",
+                version,
+                tags={},
+                system={
+                    "tasks": {"fineTuningTasks": ["chat-completion"], "inferenceTasks": ["chat-completion"]},
+                    "SKU": {"finetuneRecommendedSkus": phi4_computes, "inferenceRecommendedSkus": phi4_computes},
+                    "supportedComputes": {"finetuneComputes": phi4_computes, "inferenceComputes": phi4_computes},
                 },
-            }
-            self._container_latest(key)
-        key = f"{base}/components/chat_completion_pipeline/versions/0.0.82"
+            )
+        phi3_finetune = str(phi4_computes[:5])
+        phi3_inference = str(["Standard_NC6s_v3", "Standard_NC12s_v3", "Standard_NC24s_v3", *phi4_computes[:5]])
+        for version in ("14", "15"):
+            self._seed_model(
+                "Phi-3-mini-4k-instruct",
+                version,
+                tags={"finetune_compute_allow_list": phi3_finetune, "inference_compute_allow_list": phi3_inference},
+                system={
+                    "deprecation": {
+                        "finetuneDeprecationDate": "2025-06-30T00:00:00.000000Z",
+                        "finetuneRetirementDate": "2025-08-30T00:00:00.000000Z",
+                        "inferenceDeprecationDate": "2025-06-30T00:00:00.000000Z",
+                        "inferenceRetirementDate": "2025-08-30T00:00:00.000000Z",
+                    }
+                },
+                archived=True,
+            )
+        key = f"{REGISTRY_BASE}/components/chat_completion_pipeline/versions/0.0.82"
         self.store[key] = _component_version(key)
+        self._container_latest(key)
+
+    def _seed_model(self, name: str, version: str, *, tags: dict, system: dict, archived: bool = False) -> None:
+        key = f"{REGISTRY_BASE}/models/{name.lower()}/versions/{version}"
+        self.store[key] = {
+            "id": f"azureml://registries/azureml/models/{name}/versions/{version}",
+            "name": version,
+            "type": "Microsoft.MachineLearningServices/registries/models/versions",
+            "properties": {
+                "modelType": "mlflow_model",
+                "tags": dict(tags),
+                "properties": {},
+                "system_metadata": json.loads(json.dumps(system)),
+                "isArchived": archived,
+                "flavors": {"hftransformersv2": {"data": {"task_type": "chat-completion"}}},
+                "modelUri": f"azureml://registries/azureml/models/{name}/versions/{version}",
+            },
+        }
         self._container_latest(key)
 
     def _container_latest(self, version_key: str) -> None:

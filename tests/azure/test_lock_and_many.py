@@ -29,23 +29,23 @@ def test_apply_writes_the_lock_and_a_newer_version_changes_nothing(emulator, azu
     assert result.exit_code == 0, result.output
     pins = _lock(azure_spec)["pins"]
     assert pins["model"] == {
-        "ref": "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/labels/latest",
-        "version": "15",
+        "ref": "azureml://registries/azureml/models/Phi-4/labels/latest",
+        "version": "8",
     }
     assert pins["component"]["version"] == "0.0.82"
     assert "dataset" not in pins  # a local folder has no revision to pin
     assert f"wrote {azure_spec.with_suffix('.lock')}" in result.output
     # The job ran exactly the pinned versions, not the moving labels.
     ((model_path, component),) = _job_inputs(emulator)
-    assert model_path.endswith("/models/Phi-3-mini-4k-instruct/versions/15")
+    assert model_path.endswith("/models/Phi-4/versions/8")
     assert component.endswith("/components/chat_completion_pipeline/versions/0.0.82")
 
-    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    emulator.publish_version("models", "Phi-4", "9")
     emulator.publish_version("components", "chat_completion_pipeline", "0.0.83")
     before = azure_spec.with_suffix(".lock").read_text()
     result = orchestrate("plan", azure_spec, "--detailed-exitcode")
     assert result.exit_code == 0, result.output
-    assert "Phi-3-mini-4k-instruct 16 is available (locked: 15); `orchestrate lock --upgrade" in result.output
+    assert "Phi-4 9 is available (locked: 8); `orchestrate lock --upgrade" in result.output
     assert "chat_completion_pipeline 0.0.83 is available (locked: 0.0.82)" in result.output
     since = len(emulator.requests)
     result = orchestrate("apply", azure_spec, "-y")
@@ -57,18 +57,18 @@ def test_apply_writes_the_lock_and_a_newer_version_changes_nothing(emulator, azu
 
 def test_lock_upgrade_reruns_the_finetune_on_the_new_base_model(emulator, azure_spec, orchestrate):
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
-    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    emulator.publish_version("models", "Phi-4", "9")
 
     result = orchestrate("lock", azure_spec)  # without --upgrade the pins stay
     assert result.exit_code == 0, result.output
-    assert "model Phi-3-mini-4k-instruct: 15 (unchanged)" in result.output
-    assert "16 is available (locked: 15)" in result.output
-    assert _lock(azure_spec)["pins"]["model"]["version"] == "15"
+    assert "model Phi-4: 8 (unchanged)" in result.output
+    assert "9 is available (locked: 8)" in result.output
+    assert _lock(azure_spec)["pins"]["model"]["version"] == "8"
 
     result = orchestrate("lock", "--upgrade", azure_spec)
     assert result.exit_code == 0, result.output
-    assert "model Phi-3-mini-4k-instruct: 15 -> 16" in result.output
-    assert _lock(azure_spec)["pins"]["model"]["version"] == "16"
+    assert "model Phi-4: 8 -> 9" in result.output
+    assert _lock(azure_spec)["pins"]["model"]["version"] == "9"
 
     result = orchestrate("plan", azure_spec, "--detailed-exitcode", "-o", "json")
     assert result.exit_code == 2, result.output
@@ -81,24 +81,24 @@ def test_lock_upgrade_reruns_the_finetune_on_the_new_base_model(emulator, azure_
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
     models = sorted(path.rsplit("/", 1)[1] for path, _ in _job_inputs(emulator))
-    assert models == ["15", "16"]
+    assert models == ["8", "9"]
     assert orchestrate("plan", azure_spec, "--detailed-exitcode").exit_code == 0
 
 
 def test_a_lock_for_another_model_is_resolved_anew(emulator, azure_spec, orchestrate):
     """A pin records the reference it resolved: when the spec names another version, it no longer applies."""
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
-    azure_spec.write_text(azure_spec.read_text().replace("version: latest", "version: '14'", 1))
+    azure_spec.write_text(azure_spec.read_text().replace("version: latest", "version: '7'", 1))
     result = orchestrate("plan", azure_spec, "-o", "json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["pins"]["model"] == "14"
+    assert json.loads(result.output)["pins"]["model"] == "7"
 
 
 def _two_specs(folder):
     """Two runs of the reference spec in one folder: their own names, endpoints and clusters."""
     first = write_azure_spec(folder)
     second = folder / "second.yaml"
-    text = first.read_text().replace("name: phi3-ultrachat\n", "name: second-run\n")
+    text = first.read_text().replace("name: phi4-ultrachat\n", "name: second-run\n")
     text = text.replace("endpoint: ultrachat-completion", "endpoint: second-run-ep")
     second.write_text(text.replace("name: gpu-a100", "name: gpu-second"))
     return first, second
@@ -113,7 +113,7 @@ def test_apply_dir_applies_every_spec_and_is_idempotent(emulator, tmp_path, orch
     assert "Apply of 2 specs:" in result.output and "2 ok, 0 failed." in result.output
     assert "[second-run] smoke_test: done" in result.output
     runs = {j["properties"]["tags"]["orchestrate.run"] for j in emulator.resources("jobs").values()}
-    assert runs == {"phi3-ultrachat", "second-run"}
+    assert runs == {"phi4-ultrachat", "second-run"}
     assert len(emulator.resources("onlineendpoints")) == 2
     assert first.with_suffix(".lock").is_file() and second.with_suffix(".lock").is_file()
 
@@ -140,9 +140,9 @@ def test_one_failing_spec_leaves_the_other_applied(emulator, tmp_path, orchestra
     errors = [e for e in events if e["event"] == "error"]
     assert errors and {e["run"] for e in errors} == {"second-run"}
     finished = {(e["run"], e["stage"]) for e in events if e["event"] == "finished"}
-    assert ("phi3-ultrachat", "smoke_test") in finished
+    assert ("phi4-ultrachat", "smoke_test") in finished
     summary = events[-1]
-    assert [(r["run"], r["exit_code"]) for r in summary["runs"]] == [("phi3-ultrachat", 0), ("second-run", 1)]
+    assert [(r["run"], r["exit_code"]) for r in summary["runs"]] == [("phi4-ultrachat", 0), ("second-run", 1)]
 
 
 def test_locked_refuses_a_missing_or_stale_lock_and_check_finds_newer(emulator, azure_spec, orchestrate):
@@ -158,25 +158,25 @@ def test_locked_refuses_a_missing_or_stale_lock_and_check_finds_newer(emulator, 
     assert orchestrate("lock", "--check", azure_spec).exit_code == 0
     assert orchestrate("apply", azure_spec, "-y", "--locked").exit_code == 0
 
-    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    emulator.publish_version("models", "Phi-4", "9")
     result = orchestrate("lock", "--check", azure_spec)
     assert result.exit_code == 2, result.output
-    assert "model Phi-3-mini-4k-instruct: 15 -> 16" in result.output
-    assert _lock(azure_spec)["pins"]["model"]["version"] == "15"  # --check writes nothing
-    # Still locked at 15: a --locked plan runs what was committed and says what is newer.
+    assert "model Phi-4: 8 -> 9" in result.output
+    assert _lock(azure_spec)["pins"]["model"]["version"] == "8"  # --check writes nothing
+    # Still locked at 8: a --locked plan runs what was committed and says what is newer.
     result = orchestrate("plan", azure_spec, "--locked", "--detailed-exitcode")
-    assert result.exit_code == 0 and "16 is available (locked: 15)" in result.output
+    assert result.exit_code == 0 and "9 is available (locked: 8)" in result.output
 
 
 def test_a_locked_version_the_registry_dropped_is_one_clear_error(emulator, azure_spec, orchestrate):
     assert orchestrate("lock", azure_spec).exit_code == 0
-    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
-    with emulator.lock:  # the registry retires version 15
-        (key,) = [k for k in emulator.store if k.endswith("/models/phi-3-mini-4k-instruct/versions/15")]
+    emulator.publish_version("models", "Phi-4", "9")
+    with emulator.lock:  # the registry retires version 8
+        (key,) = [k for k in emulator.store if k.endswith("/models/phi-4/versions/8")]
         del emulator.store[key]
     result = orchestrate("plan", azure_spec)
     assert result.exit_code == 1
-    assert "model Phi-3-mini-4k-instruct (15) not found in registry azureml; the lock file pins it; " in result.output
+    assert "model Phi-4 (8) not found in registry azureml; the lock file pins it; " in result.output
     assert "orchestrate lock --upgrade" in result.output and "Traceback" not in result.output
 
 
@@ -195,7 +195,7 @@ def test_fail_fast_keeps_the_next_runs_from_starting_and_destroy_dir(emulator, t
     result = orchestrate("status", folder, "-o", "json")
     assert result.exit_code == 0, result.output
     statuses = json.loads(result.output)["runs"]
-    assert [(s["spec"], s["run"]) for s in statuses] == [(str(first), "phi3-ultrachat"), (str(second), "second-run")]
+    assert [(s["spec"], s["run"]) for s in statuses] == [(str(first), "phi4-ultrachat"), (str(second), "second-run")]
     assert all(s["stages"] for s in statuses)
     since = len(emulator.requests)
     result = orchestrate("destroy", folder, "-y")

@@ -53,8 +53,8 @@ def test_kill_at_any_stage_then_apply_completes_without_duplicates(
 
 
 def test_kill_while_the_job_runs_reattaches_instead_of_resubmitting(emulator, azure_spec, orchestrate, monkeypatch):
-    emulator.config.job_ticks = 40
-    box = _kill_on(emulator, "GET", r"/jobs/phi3-ultrachat-ft-", nth=4)  # 1 observe + polls of a running job
+    emulator.config.job_ticks = 120  # requests, not seconds: plan and apply's reads must not finish it
+    box = _kill_on(emulator, "GET", r"/jobs/phi4-ultrachat-ft-", nth=4)  # 1 observe + polls of a running job
     box["proc"] = spawn("apply", azure_spec, "-y")
     assert box["proc"].wait(timeout=120) == -signal.SIGKILL
     (job,) = emulator.resources("jobs").values()
@@ -63,7 +63,7 @@ def test_kill_while_the_job_runs_reattaches_instead_of_resubmitting(emulator, az
     assert "apply re-attaches to it (nothing is resubmitted)" in plan.output
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert "re-attaching to job phi3-ultrachat-ft-" in result.output
+    assert "re-attaching to job phi4-ultrachat-ft-" in result.output
     assert [m for m in _mutated(emulator, 0) if m == "PUT jobs"] == ["PUT jobs"]
     assert _kinds(emulator) == EXPECTED
 
@@ -75,15 +75,15 @@ def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, o
     endpoint_put = next(
         i for i, p in enumerate(paths) if p.startswith("PUT") and p.endswith("/onlineEndpoints/ultrachat-completion")
     )
-    job_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and "/jobs/phi3-ultrachat-ft-" in p)
-    job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi3-ultrachat-ft-" in p]
+    job_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and "/jobs/phi4-ultrachat-ft-" in p)
+    job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi4-ultrachat-ft-" in p]
     assert job_put < endpoint_put < job_polls[-1]  # after the submission, before the job was seen done
 
 
 def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:
     from tests.azure.emulator import STORAGE_ACCOUNT
 
-    emulator.blobs[(STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi3-ultrachat")] = {
+    emulator.blobs[(STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi4-ultrachat")] = {
         "data": b"",
         "metadata": {"holder": holder, "host": host, "pid": str(pid)},
         "lease": {"id": str(uuid.uuid4()), "expires": time.time() + 60, "duration": 60},
@@ -94,7 +94,7 @@ def test_a_lock_held_elsewhere_is_refused_naming_the_holder_until_force_unlock(e
     _hold_lock(emulator, "alice@build-agent-7 pid 4242 since 2026-11-25T09:00:00", "build-agent-7", 4242)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "run phi3-ultrachat is locked on Azure by alice@build-agent-7 pid 4242" in result.output
+    assert "run phi4-ultrachat is locked on Azure by alice@build-agent-7 pid 4242" in result.output
     assert "--force-unlock" in result.output
     assert _mutated(emulator, 0) == []
     result = orchestrate("apply", azure_spec, "-y", "--force-unlock")
@@ -106,7 +106,7 @@ def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchest
     monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0.2")
     first = spawn("apply", azure_spec, "-y")
     deadline = time.time() + 60
-    while not any(b.get("lease") for k, b in emulator.blobs.items() if k[-1] == "orchestrate/locks/phi3-ultrachat"):
+    while not any(b.get("lease") for k, b in emulator.blobs.items() if k[-1] == "orchestrate/locks/phi4-ultrachat"):
         assert time.time() < deadline and first.poll() is None, first.stderr.read() if first.poll() is not None else ""
         time.sleep(0.05)
     # A second machine: its own local state, the same Azure workspace.
@@ -122,13 +122,13 @@ def test_two_applies_of_one_spec_cannot_interleave(emulator, azure_spec, orchest
 def test_ctrl_c_during_the_job_says_it_keeps_running_and_apply_reattaches(emulator, azure_spec, orchestrate):
     emulator.config.job_ticks = 10_000  # runs until the test is done with it
     box: dict = {}
-    emulator.on("GET", r"/jobs/phi3-ultrachat-ft-", lambda req: os.kill(box["proc"].pid, signal.SIGINT), nth=3)
+    emulator.on("GET", r"/jobs/phi4-ultrachat-ft-", lambda req: os.kill(box["proc"].pid, signal.SIGINT), nth=3)
     box["proc"] = spawn("apply", azure_spec, "-y")
     _, err = box["proc"].communicate(timeout=120)
     assert box["proc"].returncode == 130, err[-2000:]
     last = err.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"error: interrupted during finetune; job (phi3-ultrachat-ft-\w+) keeps running on Azure"
+        r"error: interrupted during finetune; job (phi4-ultrachat-ft-\w+) keeps running on Azure"
         r"( and the creation of endpoint ultrachat-completion goes on on Azure)?; finished stages are "
         r"recorded and `orchestrate apply` resumes from there",
         last,
@@ -138,7 +138,7 @@ def test_ctrl_c_during_the_job_says_it_keeps_running_and_apply_reattaches(emulat
     emulator.config.job_ticks = run["ticks"] + 30  # still running when the next apply looks, done soon after
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
-    assert "re-attaching to job phi3-ultrachat-ft-" in result.output
+    assert "re-attaching to job phi4-ultrachat-ft-" in result.output
     assert [m for m in _mutated(emulator, 0) if m == "PUT jobs"] == ["PUT jobs"]
 
 
@@ -149,14 +149,14 @@ def test_a_saved_plan_is_refused_when_latest_moved_to_another_version(emulator, 
     assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0
     base = (
         f"/mferp/managementfrontend/subscriptions/{REGISTRY_SUB}/resourcegroups/{REGISTRY_RG}/providers/"
-        "microsoft.machinelearningservices/registries/azureml/models/phi-3-mini-4k-instruct"
+        "microsoft.machinelearningservices/registries/azureml/models/phi-4"
     )
-    emulator.store[f"{base}/versions/16"] = {
-        **emulator.store[f"{base}/versions/15"],
-        "name": "16",
-        "id": emulator.store[f"{base}/versions/15"]["id"].replace("/15", "/16"),
+    emulator.store[f"{base}/versions/9"] = {
+        **emulator.store[f"{base}/versions/8"],
+        "name": "9",
+        "id": emulator.store[f"{base}/versions/8"]["id"].replace("/8", "/9"),
     }
-    emulator.store[base]["properties"]["latestVersion"] = "16"
+    emulator.store[base]["properties"]["latestVersion"] = "9"
     result = orchestrate("apply", saved)
     assert result.exit_code == 1
     assert "the target's state changed since the plan was saved" in result.output

@@ -170,7 +170,7 @@ def test_a_killed_rollout_resumes_to_one_deployment_with_the_new_model(
 
 
 def _latest_model_version(em) -> str:
-    keys = [k for k in em.resources("versions") if "/models/phi3-ultrachat/" in k]
+    keys = [k for k in em.resources("versions") if "/models/phi4-ultrachat/" in k]
     return keys[-1].rsplit("/", 1)[1]
 
 

@@ -11,28 +11,34 @@ def _billable(emulator) -> list[str]:
     return [m for m in _mutated(emulator, 0) if m.startswith(BILLABLE)]
 
 
-def test_a_deployment_sku_without_free_vcpus_is_refused_before_anything_billable(emulator, azure_spec, orchestrate):
-    emulator.config.usage["standardNCSv3Family"] = (19, 24)
+A100 = "standardNCADSA100v4Family"  # the reference spec's fine-tune and deployment SKUs, 24 vCPUs each
+
+
+def test_the_quota_for_both_is_refused_before_anything_billable(emulator, azure_spec, orchestrate):
+    emulator.config.usage[A100] = (50, 96)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    # 1 instance of Standard_NC6s_v3 (6 vCPUs) plus Azure's 20 % upgrade reserve: 2 instances' worth.
+    # 1 node (24 vCPUs), and 1 instance plus Azure's 20 % upgrade reserve: 2 instances' worth (48).
     assert (
-        "the deployment needs 12 vCPUs of standardNCSv3Family; 5 are free in eastus (limit 24, in use 19): "
-        "request more quota or choose another SKU" in result.output
-    )
+        f"the fine-tune needs 24 and the deployment needs 48 vCPUs of {A100} (Dedicated); 46 are free "
+        "(Standard NCADSA100v4 Family Cluster Dedicated vCPUs, region: limit 96, in use 50;"
+    ) in result.output
+    assert "request more quota or choose another SKU; nothing was created" in result.output
     assert _billable(emulator) == []
 
 
 def test_a_cluster_without_free_vcpus_is_refused_before_anything_billable(emulator, azure_spec, orchestrate):
-    emulator.config.usage["standardNCADSA100v4Family"] = (90, 96)
+    emulator.config.usage[A100] = (90, 96)
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert "the fine-tune needs 24 vCPUs of standardNCADSA100v4Family; 6 are free in eastus" in result.output
+    assert f"the fine-tune needs 24 and the deployment needs 48 vCPUs of {A100} (Dedicated); 6 are free" in (
+        result.output
+    )
     assert _billable(emulator) == []
 
 
 def test_with_enough_quota_the_apply_completes_having_read_it(emulator, azure_spec, orchestrate):
-    emulator.config.usage["standardNCSv3Family"] = (12, 24)  # exactly the 12 the deployment needs
+    emulator.config.usage[A100] = (24, 96)  # exactly the 72 the fine-tune and the deployment need
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
     assert any("/usages" in r.path for r in emulator.requests)
@@ -58,7 +64,7 @@ def test_two_nodes_are_submitted_and_more_than_the_cluster_holds_are_refused(emu
     assert "2 nodes x 1 GPU" in orchestrate("plan", azure_spec, "--offline").output
 
 
-PHI3_DEFAULTS = {  # as the registry publishes them for Phi-3-mini-4k-instruct: strings throughout
+PHI3_DEFAULTS = {  # as the registry publishes them for Phi-4: strings throughout
     "apply_deepspeed": "true",
     "deepspeed_stage": "2",
     "apply_lora": "true",
@@ -143,13 +149,10 @@ def test_a_spec_without_compute_runs_serverless(emulator, azure_spec, orchestrat
 
 
 def test_a_serverless_instance_type_outside_the_allow_list_is_refused(emulator, azure_spec, orchestrate):
-    _serverless(azure_spec, "Standard_NC24s_v3")
+    _serverless(azure_spec, "Standard_ND40rs_v2")
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 1
-    assert (
-        "finetune.instance_type Standard_NC24s_v3 is not in Phi-3-mini-4k-instruct's finetune_compute_allow_list"
-        in (result.output)
-    )
+    assert "finetune.instance_type Standard_ND40rs_v2 is not in Phi-4's fine-tune allow list" in (result.output)
     assert _billable(emulator) == []
 
 

@@ -39,7 +39,7 @@ def _repo(tmp_path):
     repo = tmp_path / "repo"
     (repo / "specs").mkdir(parents=True)
     text = write_azure_spec(tmp_path).read_text().replace(SUBSCRIPTION, "${env:AZURE_SUBSCRIPTION_ID}")
-    (repo / "specs" / "run-a.yaml").write_text(text.replace("name: phi3-ultrachat\n", "name: run-a\n"))
+    (repo / "specs" / "run-a.yaml").write_text(text.replace("name: phi4-ultrachat\n", "name: run-a\n"))
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "base")
@@ -88,10 +88,10 @@ def test_drift_check_fails_on_a_portal_edit_and_on_a_newer_version(emulator, tmp
         proc = _run(steps[name], repo)
         assert proc.returncode == 0, (name, proc.stdout, proc.stderr)
 
-    emulator.publish_version("models", "Phi-3-mini-4k-instruct", "16")
+    emulator.publish_version("models", "Phi-4", "9")
     proc = _run(steps["Check the lock files"], repo)
-    assert proc.returncode == 2 and "model Phi-3-mini-4k-instruct: 15 -> 16" in proc.stdout, proc.stdout
-    assert _run(steps["Plan every spec"], repo).returncode == 0  # locked at 15: Azure still matches
+    assert proc.returncode == 2 and "model Phi-4: 8 -> 9" in proc.stdout, proc.stdout
+    assert _run(steps["Plan every spec"], repo).returncode == 0  # locked at 8: Azure still matches
 
     # Someone scales the deployment in the portal.
     (deployment,) = emulator.resources("deployments").values()

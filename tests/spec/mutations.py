@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import SPECS
 
-VALID = yaml.safe_load((SPECS / "phi3-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "sub"))
+VALID = yaml.safe_load((SPECS / "phi4-ultrachat.yaml").read_text().replace("${env:AZURE_SUBSCRIPTION_ID}", "sub"))
 
 
 def _paths(node, prefix=()):

@@ -20,7 +20,7 @@ def test_validate_uses_the_jsonschema_package():
 def test_inlined_refs_give_the_same_verdicts_as_the_schema_file():
     """validate hands jsonschema the schema with its local $refs inlined (faster); same verdicts."""
     as_written = Draft202012Validator(schema())
-    spec = yaml.safe_load((SPECS / "phi3-ultrachat.yaml").read_text())
+    spec = yaml.safe_load((SPECS / "phi4-ultrachat.yaml").read_text())
     spec["dataset"]["splits"]["train"]["percent"] = 0  # in $defs/split
     spec["compute"]["sku"] = "nc6"  # $defs/vm_size
     spec["deployment"]["probes"]["liveness"]["period"] = "ten"  # $defs/probe

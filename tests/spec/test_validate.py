@@ -24,10 +24,10 @@ def edit(text: str, old: str, new: str) -> str:
 
 
 def test_seed_and_quickstart_specs_validate():
-    for name in ("phi3-ultrachat.yaml", "quickstart-local.yaml"):
+    for name in ("phi4-ultrachat.yaml", "quickstart-local.yaml"):
         result = check_file(SPECS / name)
         assert result.ok, [d.format() for d in result.diagnostics]
-    spec = check_file(SPECS / "phi3-ultrachat.yaml").spec
+    spec = check_file(SPECS / "phi4-ultrachat.yaml").spec
     assert spec.finetune.learning_rate == 5e-6
     assert spec.deployment.liveness.initial_delay == 600
     assert spec.deployment.timeout_ms == 90000
@@ -83,7 +83,7 @@ def test_seed_and_quickstart_specs_validate():
         ),
         ("endpoint: ultrachat-completion", "endpoint: ab", "endpoint: ab", "at least 3 characters", ""),
         (
-            "name: phi3-ultrachat\ntarget",
+            "name: phi4-ultrachat\ntarget",
             "name: Phi3_Ultrachat\ntarget",
             "name: Phi3_Ultrachat",
             "not a valid name",
@@ -126,8 +126,8 @@ def test_seed_and_quickstart_specs_validate():
         ),
     ],
 )
-def test_each_mistake_gets_a_located_actionable_error(write_spec, phi3_text, old, new, at, fragment, hint):
-    text = edit(phi3_text, old, new)
+def test_each_mistake_gets_a_located_actionable_error(write_spec, reference_text, old, new, at, fragment, hint):
+    text = edit(reference_text, old, new)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if at in row)
     errs, _ = errors_for(write_spec, text)
     assert len(errs) == 1, [e.format() for e in errs]
@@ -138,9 +138,9 @@ def test_each_mistake_gets_a_located_actionable_error(write_spec, phi3_text, old
     assert err.format().startswith(f"{err.file}:{line}:{err.col}: error: ")
 
 
-def test_all_errors_are_reported_in_one_run(write_spec, phi3_text):
+def test_all_errors_are_reported_in_one_run(write_spec, reference_text):
     text = edit(
-        edit(edit(phi3_text, "precision: fp16", "precision: fp8"), "epochs: 1", "epochs: 0"),
+        edit(edit(reference_text, "precision: fp16", "precision: fp8"), "epochs: 1", "epochs: 0"),
         "instance_count: 1",
         "instance_count: -3",
     )
@@ -156,8 +156,8 @@ def test_missing_sections_are_named(write_spec):
         assert f"missing required key '{key}'" in messages
 
 
-def test_null_section_says_fill_it_in(write_spec, phi3_text):
-    errs, _ = errors_for(write_spec, edit(phi3_text, "teardown:\n  after_smoke_test: false", "teardown:"))
+def test_null_section_says_fill_it_in(write_spec, reference_text):
+    errs, _ = errors_for(write_spec, edit(reference_text, "teardown:\n  after_smoke_test: false", "teardown:"))
     assert errs[0].message.startswith("teardown must be a mapping") and "fill in" in errs[0].hint
 
 
@@ -176,61 +176,63 @@ def test_non_mapping_documents(write_spec, text, fragment):
 # --- semantic rules -----------------------------------------------------------------------------
 
 
-def test_smoke_test_split_must_exist(write_spec, phi3_text):
-    text = edit(phi3_text, "    test: {from: test_sft, percent: 5}\n", "")
+def test_smoke_test_split_must_exist(write_spec, reference_text):
+    text = edit(reference_text, "    test: {from: test_sft, percent: 5}\n", "")
     errs, _ = errors_for(write_spec, text)
     assert "names split 'test'" in errs[0].message
     assert errs[0].line == next(i for i, row in enumerate(text.splitlines(), 1) if "sample_from: test" in row)
 
 
-def test_unsupported_finetune_sku(write_spec, phi3_text):
-    errs, _ = errors_for(write_spec, edit(phi3_text, "sku: Standard_NC24ads_A100_v4", "sku: standard_nc24r"))
+def test_unsupported_finetune_sku(write_spec, reference_text):
+    errs, _ = errors_for(write_spec, edit(reference_text, "sku: Standard_NC24ads_A100_v4", "sku: standard_nc24r"))
     assert "not supported for fine-tuning" in errs[0].message and errs[0].json_path == "$.compute.sku"
 
 
-def test_unknown_sku_needs_gpus_per_node(write_spec, phi3_text):
-    text = edit(phi3_text, "sku: Standard_NC24ads_A100_v4", "sku: Standard_NV72ads_A10_v5")
+def test_unknown_sku_needs_gpus_per_node(write_spec, reference_text):
+    text = edit(reference_text, "sku: Standard_NC24ads_A100_v4", "sku: Standard_NV72ads_A10_v5")
     errs, _ = errors_for(write_spec, text)
     assert "GPUs per node" in errs[0].message and "gpus_per_node" in errs[0].hint
     errs, _ = errors_for(write_spec, edit(text, "gpus_per_node: auto", "gpus_per_node: 2"))
     assert errs == []
 
 
-def test_gpus_per_node_above_sku(write_spec, phi3_text):
-    errs, _ = errors_for(write_spec, edit(phi3_text, "gpus_per_node: auto", "gpus_per_node: 4"))
+def test_gpus_per_node_above_sku(write_spec, reference_text):
+    errs, _ = errors_for(write_spec, edit(reference_text, "gpus_per_node: auto", "gpus_per_node: 4"))
     assert "has 1" in errs[0].message
 
 
-def test_deepspeed_on_one_gpu_warns_and_says_why(write_spec, phi3_text):
-    errs, result = errors_for(write_spec, edit(phi3_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true"))
+def test_deepspeed_on_one_gpu_warns_and_says_why(write_spec, reference_text):
+    errs, result = errors_for(
+        write_spec, edit(reference_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true")
+    )
     assert errs == [] and result.ok
     [warning] = [d for d in result.diagnostics if d.severity == "warning"]
     assert "one GPU" in warning.message and "shards" in warning.message
     multi = edit(
-        edit(phi3_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true"),
+        edit(reference_text, "deepspeed: {enabled: false", "deepspeed: {enabled: true"),
         "sku: Standard_NC24ads_A100_v4",
         "sku: Standard_ND96asr_v4",
     )
     assert check_file(write_spec(multi)).diagnostics == []
 
 
-def test_same_source_split_over_100_percent(write_spec, phi3_text):
-    text = edit(phi3_text, "test: {from: test_sft, percent: 5}", "test: {from: train_sft, percent: 96}")
+def test_same_source_split_over_100_percent(write_spec, reference_text):
+    text = edit(reference_text, "test: {from: test_sft, percent: 5}", "test: {from: train_sft, percent: 96}")
     errs, _ = errors_for(write_spec, text)
     assert "101%" in errs[0].message and "disjoint" in errs[0].hint
 
 
-def test_workspace_ids_or_config_file(write_spec, phi3_text):
-    errs, _ = errors_for(write_spec, edit(phi3_text, "  resource_group: rg-llm\n", ""))
+def test_workspace_ids_or_config_file(write_spec, reference_text):
+    errs, _ = errors_for(write_spec, edit(reference_text, "  resource_group: rg-llm\n", ""))
     assert "missing resource_group" in errs[0].message
     errs, _ = errors_for(
-        write_spec, edit(phi3_text, "  credential: default", "  config_file: config.json\n  credential: default")
+        write_spec, edit(reference_text, "  credential: default", "  config_file: config.json\n  credential: default")
     )
     assert len(errs) == 3 and all("config_file" in e.message for e in errs)
 
 
-def test_min_instances_above_max(write_spec, phi3_text):
-    errs, _ = errors_for(write_spec, edit(phi3_text, "min_instances: 0", "min_instances: 3"))
+def test_min_instances_above_max(write_spec, reference_text):
+    errs, _ = errors_for(write_spec, edit(reference_text, "min_instances: 0", "min_instances: 3"))
     assert "exceeds max_instances" in errs[0].message
 
 
@@ -321,8 +323,10 @@ def test_mutated_specs_never_crash_and_errors_are_located(mutations):
         assert result.spec is None and any(d.severity == "error" for d in result.diagnostics)
 
 
-def test_azureml_needs_a_cluster_or_a_serverless_instance_type(write_spec, phi3_text):
-    no_compute = phi3_text[: phi3_text.index("compute:\n")] + phi3_text[phi3_text.index("finetune:\n") :]
+def test_azureml_needs_a_cluster_or_a_serverless_instance_type(write_spec, reference_text):
+    no_compute = (
+        reference_text[: reference_text.index("compute:\n")] + reference_text[reference_text.index("finetune:\n") :]
+    )
     errs, _ = errors_for(write_spec, no_compute)
     assert [e.message for e in errs] == ["missing required key 'compute' in the spec (needed by target azureml)"]
     serverless = no_compute.replace(
@@ -335,8 +339,8 @@ def test_azureml_needs_a_cluster_or_a_serverless_instance_type(write_spec, phi3_
     assert [(e.json_path, "K80" in e.message) for e in errs] == [("$.finetune.instance_type", True)]
 
 
-def test_rollout_steps_rise_and_end_at_the_deployments_traffic(write_spec, phi3_text):
-    text = edit(phi3_text, "- {traffic: 100}", "- {traffic: 5}\n      - {traffic: 90}")
+def test_rollout_steps_rise_and_end_at_the_deployments_traffic(write_spec, reference_text):
+    text = edit(reference_text, "- {traffic: 100}", "- {traffic: 5}\n      - {traffic: 90}")
     errs, _ = errors_for(write_spec, text)
     messages = [e.message for e in errs]
     assert "rollout step 2 takes 5%, not more than step 1's 10%" in messages
@@ -345,20 +349,20 @@ def test_rollout_steps_rise_and_end_at_the_deployments_traffic(write_spec, phi3_
     assert any(e.line == step_line for e in errs)
 
 
-def test_in_place_has_one_deployment_so_no_steps_or_mirror(write_spec, phi3_text):
-    text = edit(phi3_text, "  rollout:\n", "  rollout:\n    strategy: in_place\n    mirror: 10\n")
+def test_in_place_has_one_deployment_so_no_steps_or_mirror(write_spec, reference_text):
+    text = edit(reference_text, "  rollout:\n", "  rollout:\n    strategy: in_place\n    mirror: 10\n")
     errs, _ = errors_for(write_spec, text)
     assert {e.json_path for e in errs} == {"$.deployment.rollout.steps", "$.deployment.rollout.mirror"}
     assert all("needs strategy blue_green" in e.message for e in errs)
 
 
-def test_evaluate_split_must_exist_when_written(write_spec, phi3_text):
-    text = edit(phi3_text, "evaluate: {samples: 20, margin: 5}", "evaluate: {samples: 20, split: validation}")
+def test_evaluate_split_must_exist_when_written(write_spec, reference_text):
+    text = edit(reference_text, "evaluate: {samples: 20, margin: 5}", "evaluate: {samples: 20, split: validation}")
     errs, _ = errors_for(write_spec, text)
     assert [e.message for e in errs] == [
         "smoke_test.evaluate.split names split 'validation', which dataset.splits does not define"
     ]
     # Not written: the default split, absent, only skips the evaluation at apply.
-    text = edit(phi3_text, "    test: {from: test_sft, percent: 5}\n", "")
+    text = edit(reference_text, "    test: {from: test_sft, percent: 5}\n", "")
     text = edit(text, "sample_from: test", "sample_from: train")
     assert errors_for(write_spec, text)[0] == []

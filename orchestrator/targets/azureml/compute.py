@@ -1,16 +1,17 @@
-"""The fine-tune cluster, and the read-only checks that run before anything billable."""
+"""The fine-tune cluster, and its pre-flight checks: the cluster, GPUs per node, and the quota of the
+fine-tune and of the deployment (preflight.py runs them before anything billable)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import OrchestrateError
+from orchestrator import preflight
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.preflight import Check
 from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import deployment as deployments
-from orchestrator.targets.azureml import model as base
 from orchestrator.targets.azureml import quota
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
@@ -19,11 +20,23 @@ from orchestrator.targets.azureml.seen import UNREAD
 if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
 
-# Computes with K80 GPUs cannot fine-tune (azureml-examples, when a model has no allow list).
-UNSUPPORTED_FINETUNE = {"standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r"}
+
+def prefetch(t: AzureMLTarget) -> list[quota.Row]:
+    """The region's VM sizes and usage rows the pre-flight needs, read once, the two at once. The
+    compute stage's observe reads them, so they come while the other stages are observed."""
+    if t.seen.usage_rows is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two independent round trips (or pages of them)
+            sizes = pool.submit(quota.sizes, t)
+            rows = pool.submit(quota.read_rows, t)
+            sizes.result()
+            t.seen.usage_rows = rows.result()
+    return t.seen.usage_rows
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    prefetch(t)
     if t.spec.compute is None:  # serverless: no cluster; the checks are recorded like a cluster would be
         return observe_recorded(t, fingerprint, cached)
     c = t.compute
@@ -63,57 +76,95 @@ def shared_cluster(cluster) -> str:
     )
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    """Read-only checks first (nothing billable has started), then create or scale the cluster."""
-    from azure.ai.ml.entities import AmlCompute
+def checks(t: AzureMLTarget) -> list[Check]:
+    """The cluster (state, size, nodes, GPUs per node) and the quota for the fine-tune and the
+    deployment, whoever owns the cluster: a shared one's stage is skipped, not its checks."""
+    field, sku = t.finetune_sku
+    usage_rows = prefetch(t)
+    out = [_gpus(t, field, sku)]
+    if t.spec.compute is not None:
+        out.append(_cluster(t))
+    c, cluster = t.spec.compute, t.seen.compute
+    # A shared cluster's nodes are its owner's to count; the deployment's are this run's.
+    shared = c is not None and cluster not in (None, UNREAD) and not is_ours(cluster, t.spec)
+    tier = "LowPriority" if c is not None and c.tier in ("low_priority", "LowPriority") else "Dedicated"
+    needs = [quota.Need("the fine-tune", sku, 0 if shared else t.spec.finetune.num_nodes, tier)]
+    if t.spec.deployment.sku:
+        needs.append(deployments.quota_need(t, _endpoint(t), deployment_name(t.spec)))
+    return out + [quota.check(t, needs, usage_rows)]
 
-    d = t.spec.deployment
-    field, sku = ("compute.sku", t.compute.sku) if t.spec.compute else ("finetune.instance_type", t.serverless_sku)
-    model = t.state.stages()["model"] if t.current("model", "id") else base.apply(t, planned, events)
-    base.check_allowed(t, field, sku, model.get("finetune_allow"), "finetune_compute_allow_list")
-    if model.get("finetune_allow") is None and sku.lower() in UNSUPPORTED_FINETUNE:
-        raise OrchestrateError(f"{field} {sku} has K80 GPUs, which cannot fine-tune; choose an A100 or V100 SKU")
-    if d.sku:
-        base.check_allowed(t, "deployment.sku", d.sku, model.get("inference_allow"), "inference_compute_allow_list")
+
+def _endpoint(t: AzureMLTarget):
     endpoint = t.seen.endpoint
     if endpoint is UNREAD:
-        endpoint = t.find("read the endpoint", t.ml.online_endpoints.get, d.endpoint)
-    if endpoint is not None and not is_ours(endpoint, t.spec):
-        raise OrchestrateError(
-            f"endpoint {d.endpoint} exists and was not created by run {t.spec.name} "
-            "(its tags say otherwise); choose another deployment.endpoint"
+        endpoint = t.seen.endpoint = t.find("read the endpoint", t.ml.online_endpoints.get, t.spec.deployment.endpoint)
+    return endpoint
+
+
+def _cluster(t: AzureMLTarget) -> Check:
+    c = t.compute
+    cluster = t.seen.compute
+    if cluster is UNREAD:
+        cluster = t.seen.compute = t.find("read the compute cluster", t.ml.compute.get, c.name)
+    nodes = t.spec.finetune.num_nodes
+    if cluster is None and nodes > c.max_instances:
+        return preflight.fail(
+            "cluster",
+            f"finetune.num_nodes is {nodes} but compute.max_instances is {c.max_instances}: lower num_nodes or "
+            "raise the cluster's maximum",
         )
-    gpus = None
-    if t.spec.finetune.gpus_per_node == "auto":
-        size = quota.sizes(t).get(sku.lower())
-        if size is None:
-            raise OrchestrateError(f"{field} {sku} is not offered in this workspace's region")
-        gpus = size.gpus
-        if not gpus:
-            raise OrchestrateError(f"{field} {sku} has no GPU; fine-tuning needs a GPU SKU")
-    needs = [quota.Need("the fine-tune", sku, t.spec.finetune.num_nodes)]
-    if d.sku:
-        needs.append(deployments.quota_need(t, endpoint, deployment_name(t.spec)))
+    if cluster is None:
+        return preflight.ok("cluster", f"{c.name} does not exist yet: apply creates it ({c.sku})")
+    if state_of(cluster.provisioning_state) == "Failed":
+        return preflight.fail(
+            "cluster",
+            f"compute cluster {c.name} is in provisioning state Failed; delete it or choose another compute.name",
+        )
+    if (cluster.size or "").lower() != c.sku.lower():
+        return preflight.fail(
+            "cluster",
+            f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size cannot "
+            "change: choose another compute.name or delete the cluster",
+        )
+    shared = not is_ours(cluster, t.spec)
+    most = cluster.max_instances if shared else c.max_instances
+    if nodes > most:
+        where = f"existing cluster {c.name} scales to {most}" if shared else f"compute.max_instances is {most}"
+        return preflight.fail(
+            "cluster", f"finetune.num_nodes is {nodes} but {where}: lower num_nodes or raise the cluster's maximum"
+        )
+    whose = "shared, not managed by this run" if shared else "managed by this run"
+    return preflight.ok("cluster", f"{c.name}: {cluster.size}, {whose}, up to {most} nodes")
+
+
+def _gpus(t: AzureMLTarget, field: str, sku: str) -> Check:
+    size = quota.sizes(t).get(sku.lower())
+    if size is None:
+        return preflight.fail("GPUs per node", f"{field} {sku} is not offered in this workspace's region")
+    if not size.gpus:
+        return preflight.fail("GPUs per node", f"{field} {sku} has no GPU; fine-tuning needs a GPU SKU")
+    if isinstance(t.spec.finetune.gpus_per_node, int) and t.spec.finetune.gpus_per_node > size.gpus:
+        return preflight.fail(
+            "GPUs per node", f"finetune.gpus_per_node is {t.spec.finetune.gpus_per_node} but {sku} has {size.gpus}"
+        )
+    return preflight.ok("GPUs per node", f"{sku} has {size.gpus}")
+
+
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    """Create or scale the cluster (the pre-flight checked it, and everything else, already)."""
+    from azure.ai.ml.entities import AmlCompute
+
+    field, sku = t.finetune_sku
+    size = quota.sizes(t).get(sku.lower())
+    gpus = size.gpus if size is not None and t.spec.finetune.gpus_per_node == "auto" else None
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if t.spec.compute is None:
-        quota.check(t, needs)
         nodes = t.spec.finetune.num_nodes
         return {"gpus": gpus, "detail": f"serverless {sku}, {nodes} node{'s' if nodes != 1 else ''}{gpu_text}"}
     c = t.compute
     cluster = t.seen.compute
     if cluster is UNREAD:
         cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
-    if cluster is not None and state_of(cluster.provisioning_state) == "Failed":
-        raise OrchestrateError(
-            f"compute cluster {c.name} is in provisioning state Failed; delete it or choose another compute.name"
-        )
-    if cluster is not None and (cluster.size or "").lower() != c.sku.lower():
-        raise OrchestrateError(
-            f"compute cluster {c.name} exists with size {cluster.size}, not {c.sku}; a cluster's size "
-            "cannot change: choose another compute.name or delete the cluster"
-        )
-    _check_nodes(t, cluster)
-    quota.check(t, needs)
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
         return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
@@ -146,19 +197,6 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     return {"gpus": gpus, "detail": detail}
 
 
-def _check_nodes(t: AzureMLTarget, cluster) -> None:
-    """finetune.num_nodes must fit the cluster: the spec's max for a cluster this run makes (or
-    scales), the live maximum for a shared one."""
-    nodes, c = t.spec.finetune.num_nodes, t.compute
-    shared = cluster is not None and not is_ours(cluster, t.spec)
-    most = cluster.max_instances if shared else c.max_instances
-    if nodes > most:
-        where = f"existing cluster {c.name} scales to {most}" if shared else f"compute.max_instances is {most}"
-        raise OrchestrateError(
-            f"finetune.num_nodes is {nodes} but {where}: lower num_nodes or raise the cluster's maximum"
-        )
-
-
 def delete(t: AzureMLTarget, entry: dict) -> None:
     """Only a cluster this run created; a shared one stays (serverless leaves nothing)."""
     if t.spec.compute is None:
@@ -168,4 +206,4 @@ def delete(t: AzureMLTarget, entry: dict) -> None:
         t.azure(f"delete compute {cluster.name}", lambda: t.ml.compute.begin_delete(cluster.name).result())
 
 
-HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, checks=checks)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from orchestrator import rollout
+from orchestrator import preflight, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
@@ -90,7 +90,9 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     d = t.spec.deployment
     name = deployment_name(t.spec)
-    quota.check(t, [quota_need(t, endpoints.read(t), name)])  # a new deployment needs its cores beside the serving
+    # Checked in the pre-flight; again now, since the fine-tune took hours and the quota is shared.
+    t.seen.deployments = None  # as they are now
+    preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
     reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
     deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
@@ -124,7 +126,7 @@ def quota_need(t: AzureMLTarget, endpoint, name: str) -> quota.Need:
     d = t.spec.deployment
     held = 0
     if endpoint is not None:
-        current = t.find("read the deployment", t.ml.online_deployments.get, name, d.endpoint)
+        current = next((x for x in listed(t) if x.name == name), None)  # observe listed them
         if current is not None and str(current.instance_type).lower() == str(d.sku).lower():
             held = quota.deployment_instances(current.instance_count or 0)
     return quota.Need("the deployment", str(d.sku), max(quota.deployment_instances(d.instance_count) - held, 0))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator import preflight
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.preflight import Check
+from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import entities
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
+from orchestrator.targets.azureml.seen import UNREAD
 
 if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
@@ -65,5 +69,43 @@ def apply_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events, read
     return {"detail": f"endpoint {t.spec.deployment.endpoint} deleted"}
 
 
-HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete)
+def checks(t: AzureMLTarget) -> list[Check]:
+    """Who owns the endpoint, and whether the split the rollout ends on is one Azure accepts:
+    traffic sums to 0 or 100 ("The total traffic percentage must sum to either 0% ... or 100%",
+    azure-ai-docs how-to-safely-rollout-online-endpoints)."""
+    from orchestrator.targets.azureml.deployment import served
+
+    d, endpoint = t.spec.deployment, t.seen.endpoint
+    out = []
+    if endpoint is UNREAD:
+        endpoint = t.seen.endpoint = read(t)
+    if endpoint is not None and not is_ours(endpoint, t.spec):
+        out.append(
+            preflight.fail(
+                "endpoint",
+                f"endpoint {d.endpoint} exists and was not created by run {t.spec.name} (its tags say otherwise); "
+                "choose another deployment.endpoint",
+            )
+        )
+        return out
+    candidate = deployment_name(t.spec)
+    others = [s for s in (served(t, fresh=False) if endpoint is not None else []) if s.name != candidate and s.traffic]
+    total = d.traffic + sum(s.traffic for s in others)
+    rest = ", ".join(f"{s.name} {s.traffic}%" for s in others)
+    if 0 < total < 100:
+        beside = f" with {rest}" if rest else ""
+        out.append(
+            preflight.fail(
+                "traffic",
+                f"deployment.traffic {d.traffic} leaves the endpoint's traffic at {total}%{beside}; Azure accepts "
+                "a split that sums to 0 or 100: set deployment.traffic to 100 (or to what the other deployments leave)",
+            )
+        )
+    else:
+        split = f"{candidate} {d.traffic}%" + (f"; the rest stays with {rest}" if rest and d.traffic < 100 else "")
+        out.append(preflight.ok("traffic", f"the rollout ends on {split}"))
+    return out
+
+
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, checks=checks)
 TEARDOWN: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_teardown)

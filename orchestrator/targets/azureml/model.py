@@ -1,19 +1,22 @@
-"""The base model in the registry: `latest` resolved once per apply, and its allow-list tags."""
+"""The base model in the registry: `latest` resolved once per apply, and what its catalog entry says
+(lifecycle, allow lists: catalog.py) checked before anything bills."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING
 
-from orchestrator import lockfile
+from orchestrator import lockfile, preflight
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
 from orchestrator.model_defaults import TAG, parse_tag
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.preflight import Check
+from orchestrator.spec.skus import series_of
 from orchestrator.target import Ready, StageHandler, not_ready
-from orchestrator.targets.azureml import pipeline
+from orchestrator.targets.azureml import catalog, pipeline
 
 if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
@@ -63,16 +66,67 @@ def _newer(t: AzureMLTarget, what: str, newest: str, pinned: str) -> str:
 
 
 def _get(t: AzureMLTarget, name: str, version: str, locked: bool = False):
-    kwargs = {"label": "latest"} if version == "latest" else {"version": version}
-    model = t.find(f"resolve model {name}", t.registry.models.get, name, **kwargs)
-    if model is None:
+    """The registry model at `version` (or its `latest` label), with what its catalog entry says
+    (t.seen.catalogs). A model whose every version is archived resolves to its newest one, so the
+    pre-flight can say archived, and since when, instead of "not found"."""
+    from azure.ai.ml.entities import Model
+
+    if version == "latest":
+        found = _latest(t, name)
+        version = str(found.version) if found is not None else ""
+        if not version:
+            version = _newest_archived(t, name)
+    raw = t.find(f"resolve model {name}", t.registry.models._get, name, version) if version else None
+    if raw is None:
         fix = (
             f"the lock file pins it; `orchestrate lock --upgrade {t.spec.source_path}` moves the pin"
             if locked
             else "check model.name and model.version (names are case-sensitive)"
         )
-        raise OrchestrateError(f"model {name} ({version}) not found in registry {t.spec.model.registry}; {fix}")
-    return model
+        shown = version or t.spec.model.version
+        raise OrchestrateError(f"model {name} ({shown}) not found in registry {t.spec.model.registry}; {fix}")
+    # azure-ai-ml's Model drops the catalog's system metadata and isArchived: read them off the wire.
+    t.seen.catalogs[version] = catalog.from_version(name, version, raw.properties)
+    return Model._from_rest_object(raw)
+
+
+def _latest(t: AzureMLTarget, name: str):
+    """The version `latest` names, or None when the registry lists none (a misspelt name, or every
+    version archived: the SDK then raises its ValidationException rather than a 404)."""
+    from azure.ai.ml.exceptions import MlException
+
+    try:
+        return t.find(f"resolve model {name}", t.registry.models.get, name, label="latest")
+    except MlException:
+        return None
+
+
+def _newest_archived(t: AzureMLTarget, name: str) -> str:
+    """The newest version of `name`, archived ones included ("" when there is none at all).
+
+    azure-ai-ml 1.35's registry `models.list(name)` drops `list_view_type` (it lists active
+    versions only), so the list goes through the SDK's own registry client with the REST
+    contract's `listViewType=All` (RegistryModelVersions_List)."""
+    from azure.ai.ml._utils._registry_utils import REGISTRY_DATAPLANE_API_VERSION
+    from azure.core.rest import HttpRequest
+
+    ops = t.registry.models
+    client = ops._registry_service_client
+    path = (
+        f"/subscriptions/{client._config.subscription_id}/resourceGroups/{ops._resource_group_name}/providers/"
+        f"Microsoft.MachineLearningServices/registries/{ops._registry_name}/models/{name}/versions"
+    )
+    request = HttpRequest("GET", path, params={"api-version": REGISTRY_DATAPLANE_API_VERSION, "listViewType": "All"})
+
+    def listed() -> list[str]:
+        response = client.send_request(request)
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return [str(v.get("name", "")) for v in response.json().get("value", [])]
+
+    versions = [v for v in t.azure(f"list the versions of model {name}", listed) if v]
+    return max(versions, key=lambda v: (len(v), v)) if versions else ""
 
 
 def _component(t: AzureMLTarget) -> str:
@@ -98,31 +152,54 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
     model = base_model(t)
-    model_tags = dict(model.tags or {})
-    return {
-        "id": model.id,
-        "version": str(model.version),
-        "finetune_allow": _allow_list(model_tags.get("finetune_compute_allow_list")),
-        "inference_allow": _allow_list(model_tags.get("inference_compute_allow_list")),
-        "detail": f"{t.spec.model.name} version {model.version}",
-    }
+    return {"id": model.id, "version": str(model.version), "detail": f"{t.spec.model.name} version {model.version}"}
 
 
-def _allow_list(tag: str | None) -> list[str] | None:
-    """The model's allow-list tag: a Python-literal list stored as a string (azureml-assets publishing)."""
-    if not tag:
-        return None
-    try:
-        value = ast.literal_eval(tag)
-    except (ValueError, SyntaxError):
-        return None
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else None
+# --- pre-flight ---------------------------------------------------------------------------------------
+def checks(t: AzureMLTarget) -> list[Check]:
+    """What the catalog says of the pinned model and of the SKUs the spec names: its lifecycle, its
+    allow lists, and the VM series' retirements. Needs only resolve(), so `lock --check` runs it."""
+    model = base_model(t)
+    entry = t.seen.catalogs.get(str(model.version)) or catalog.Catalog(t.spec.model.name, str(model.version))
+    today = date.today()
+    finetune_field, finetune_sku = t.finetune_sku
+    out = [lifecycle(t, entry, today), _allowed(t, finetune_field, finetune_sku, entry.finetune_allow, "fine-tune")]
+    d = t.spec.deployment
+    if d.sku:
+        out.append(_allowed(t, "deployment.sku", d.sku, entry.inference_allow, "inference"))
+    for field, sku in ((finetune_field, finetune_sku), ("deployment.sku", d.sku)):
+        series = series_of(sku or "")
+        if series is not None:
+            what = f"{field} {sku} (VM series {series.name})"
+            out.append(preflight.retirement("VM series", what, {"retirement": series.retired}, today, series.successor))
+    return out
 
 
-def check_allowed(t: AzureMLTarget, field: str, sku: str, allow: list[str] | None, tag: str) -> None:
-    """A SKU against one of the model's allow lists (case-insensitive); no list, no check."""
-    if allow is not None and sku.lower() not in {s.lower() for s in allow}:
-        raise OrchestrateError(f"{field} {sku} is not in {t.spec.model.name}'s {tag}: {', '.join(allow)}")
+def lifecycle(t: AzureMLTarget, entry: catalog.Catalog, today: date) -> Check:
+    what = f"model {entry.name} version {entry.version}"
+    retired = entry.retirements(("fine-tune retirement", "inference retirement"))
+    if entry.archived:
+        when = min(retired.items(), key=lambda kv: kv[1]) if retired else None
+        since = f" (its {when[0]} was {when[1].isoformat()})" if when else ""
+        then = f"; successor: {entry.successor}" if entry.successor else ""
+        return preflight.fail(
+            "model lifecycle", f"{what} is archived in registry {t.spec.model.registry}, retired{since}{then}"
+        )
+    if not retired:
+        return preflight.ok("model lifecycle", f"{what}: no retirement published")
+    return preflight.retirement("model lifecycle", what, retired, today, entry.successor)
 
 
-HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply)
+def _allowed(t: AzureMLTarget, field: str, sku: str, allow: tuple[str, ...] | None, kind: str) -> Check:
+    """A SKU against one of the model's allow lists (case-insensitive, as the notebook compares)."""
+    name = f"{kind} SKU"
+    if allow is None:  # validate refuses the K80 sizes that no model fine-tunes on
+        return preflight.undecided(
+            name, f"no {kind} allow list published for {t.spec.model.name}: {field} {sku} not checked"
+        )
+    if sku.lower() in {s.lower() for s in allow}:
+        return preflight.ok(name, f"{field} {sku} is in {t.spec.model.name}'s {kind} allow list")
+    return preflight.fail(name, f"{field} {sku} is not in {t.spec.model.name}'s {kind} allow list: {', '.join(allow)}")
+
+
+HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, checks=checks)

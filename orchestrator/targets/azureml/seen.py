@@ -5,7 +5,7 @@ UNREAD means observe did not look (read it now); None means Azure said it does n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 
@@ -20,6 +20,7 @@ UNREAD: Final[Any] = _Unread()
 @dataclass
 class Seen:
     model: Any = None  # the registry's base model, resolved once per apply
+    catalogs: dict[str, Any] = field(default_factory=dict)  # its catalog entry per version read (catalog.py)
     data_versions: dict[str, str] | None = None  # role -> data asset version found
     compute: Any = UNREAD  # the cluster, or None
     endpoint: Any = UNREAD  # the online endpoint, or None
@@ -29,3 +30,4 @@ class Seen:
     next_job_name: str | None = None  # the first free job name (Azure never reuses one)
     submitted: str | None = None  # the job this apply submitted or re-attached to
     sizes: dict[str, Any] | None = None  # the region's VM sizes by lower-case name
+    usage_rows: list | None = None  # the region's quota rows (quota.Row), for the pre-flight

@@ -68,6 +68,13 @@ class AzureMLTarget(BaseTarget):
         return self.spec.finetune.instance_type
 
     @property
+    def finetune_sku(self) -> tuple[str, str]:
+        """(spec field, VM size) the fine-tune runs on: the cluster's, or the serverless instance type."""
+        if self.spec.compute is not None:
+            return "compute.sku", self.spec.compute.sku
+        return "finetune.instance_type", self.serverless_sku
+
+    @property
     def compute(self) -> Compute:
         """The fine-tune cluster; the schema requires it for target azureml."""
         if self.spec.compute is None:
