@@ -12,7 +12,6 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.plan import fingerprints
 from orchestrator.rollout import deployment_name
 from orchestrator.spec.model import RunSpec
-from orchestrator.stages.base import short
 from orchestrator.stages.model import registry_uri
 from orchestrator.targets.azureml import entities, pipeline
 
@@ -32,10 +31,12 @@ def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     job = entities.pipeline_job(
         spec, prints, model_id=model_id, data_paths=data_paths, gpus=pipeline.gpus_per_node(spec)
     )
-    model = entities.model(spec, prints, job=job.name)
+    # The model's version is the next free integer of the workspace, known only there: the file
+    # leaves it for Azure to number, and the deployment names the newest (`@latest`).
+    model = entities.model(spec, prints, job=job.name, version=None)
     endpoint = entities.endpoint(spec, prints)
     deployment = entities.deployment(
-        spec, prints, name=deployment_name(spec), model_ref=f"azureml:{spec.register_name}:{short(prints['register'])}"
+        spec, prints, name=deployment_name(spec), model_ref=f"azureml:{spec.register_name}@latest"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

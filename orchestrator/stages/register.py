@@ -1,4 +1,6 @@
-"""register: the fine-tuned model as a registered MLflow model, versioned by its fingerprint."""
+"""register: the fine-tuned model as a registered MLflow model. Its version is the registry's next
+integer (Azure and MLflow take no other); the fingerprint is a tag on it, which is how a re-apply
+finds it."""
 
 from __future__ import annotations
 
@@ -17,4 +19,4 @@ class RegisterStage(Stage):
         return {"name": spec.register_name}
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
-        return f"{spec.register_name}:{short(fingerprint)}"
+        return f"{spec.register_name} (version tagged {short(fingerprint)})"

@@ -410,6 +410,10 @@ class AzureEmulator:
         key = req.path.lower()
         body = req.json()
         created = key not in self.store
+        if re.search(r"/workspaces/[^/]+/models/[^/]+/versions/", key) and not re.fullmatch(r"[1-9][0-9]*", _tail(key)):
+            # Workspace model versions are positive integers: the CLI v2 model YAML types `version`
+            # as an int, and Azure refuses others (azureml-examples #2725). The wording is ours.
+            return _error(400, "UserError", f"model version {_tail(req.path)} is not a positive integer")
         res = self._resource(req, body, state="Succeeded")
         if "/jobs/" in key:
             if not created:

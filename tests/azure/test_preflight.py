@@ -130,6 +130,49 @@ def test_traffic_50_on_a_first_rollout_is_refused_before_anything_billable(emula
     assert _billable(emulator) == []
 
 
+def test_registered_versions_are_integers_and_apply_destroy_apply_converges(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    versions = [k.rsplit("/", 1)[1] for k in emulator.resources("versions") if "/models/phi4-ultrachat/" in k]
+    assert versions == ["1"]
+    before = len(emulator.requests)
+    again = orchestrate("apply", azure_spec, "-y")
+    assert again.exit_code == 0 and "No changes" in again.output, again.output
+    assert _mutated(emulator, before) == []
+
+    assert orchestrate("destroy", azure_spec, "-y").exit_code == 0
+    model = next(v for k, v in emulator.resources("versions").items() if "/models/phi4-ultrachat/versions/1" in k)
+    assert model["properties"]["isArchived"] is True
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert "restored phi4-ultrachat:1, archived by destroy" in result.output
+    plan = orchestrate("plan", azure_spec, "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    # One version still, active, and the deployment serves it.
+    versions = {
+        k.rsplit("/", 1)[1]: v for k, v in emulator.resources("versions").items() if "/models/phi4-ultrachat/" in k
+    }
+    assert list(versions) == ["1"] and not versions["1"]["properties"]["isArchived"]
+    (deployment,) = emulator.resources("deployments").values()
+    assert deployment["properties"]["model"].endswith("/models/phi4-ultrachat/versions/1")
+    data = [v for k, v in emulator.resources("versions").items() if "/data/phi4-ultrachat-" in k]
+    assert data and not any(v["properties"].get("isArchived") for v in data)
+
+
+def test_a_change_registers_the_next_integer_version(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    azure_spec.write_text(azure_spec.read_text().replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5"))
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    versions = sorted(k.rsplit("/", 1)[1] for k in emulator.resources("versions") if "/models/phi4-ultrachat/" in k)
+    assert versions == ["1", "2"]
+    tags = {
+        v: emulator.store[k]["properties"]["tags"]["orchestrate.fingerprint"]
+        for k in emulator.resources("versions")
+        if "/models/phi4-ultrachat/" in k
+        for v in [k.rsplit("/", 1)[1]]
+    }
+    assert tags["1"] != tags["2"]
+
+
 def test_a_model_retiring_within_90_days_warns_in_plan_status_and_lock_check(emulator, azure_spec, orchestrate):
     soon = (date.today() + timedelta(days=30)).isoformat()
     emulator.catalog_entry("Phi-4", "8")["system_metadata"]["deprecation"] = {

@@ -51,6 +51,10 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         content = _file_hash(Path(info["path"]))
         name, version = f"{t.spec.name}-{role}", content[:12]
         existing = t.find("read a data asset", t.ml.data.get, name, version=version)
+        if existing is not None and version not in _active(t, name):
+            # Archived by destroy: a get by version still returns it, the lists observe reads do not.
+            t.azure(f"restore {name}:{version}", t.ml.data.restore, name, version=version)
+            events.emit("progress", "data", message=f"restored {name}:{version}, archived by destroy")
         if existing is None:
             asset = Data(
                 name=name,
@@ -70,6 +74,10 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         "versions": versions,
         "detail": f"{rows}; " + ", ".join(f"{t.spec.name}-{r}:{v}" for r, v in versions.items()),
     }
+
+
+def _active(t: AzureMLTarget, name: str) -> set[str]:
+    return {str(a.version) for a in t.azure("list data assets", lambda: list(t.ml.data.list(name=name)))}
 
 
 def archive(t: AzureMLTarget, entry: dict) -> None:

@@ -21,7 +21,7 @@ from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets import dataprep
 from orchestrator.targets.azureml import endpoint as endpoints
-from orchestrator.targets.azureml import entities, quota
+from orchestrator.targets.azureml import entities, quota, register
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 from orchestrator.targets.azureml.seen import UNREAD
@@ -93,7 +93,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     # Checked in the pre-flight; again now, since the fine-tune took hours and the quota is shared.
     t.seen.deployments = None  # as they are now
     preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
-    reg = {"name": t.spec.register_name, "version": short(t.prints["register"])}  # deterministic, as registered
+    reg = {"name": t.spec.register_name, "version": register.version(t)}
     deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
         t.azure(

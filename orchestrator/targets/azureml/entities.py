@@ -71,13 +71,13 @@ def pipeline_job(
     return load_job(io.StringIO(yaml.safe_dump(job, sort_keys=False)))
 
 
-def model(spec: RunSpec, prints: dict[str, str], *, job: str):
+def model(spec: RunSpec, prints: dict[str, str], *, job: str, version: str | None):
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
 
     return Model(
         name=spec.register_name,
-        version=short(prints["register"]),
+        version=version,  # a positive integer: workspace models take no other (register.py)
         type=AssetTypes.MLFLOW_MODEL,
         path=f"azureml://jobs/{job}/outputs/trained_model",
         description=f"{spec.model.name} fine-tuned by orchestrate run {spec.name}",

@@ -1,4 +1,11 @@
-"""The fine-tuned model, registered from the job's output; its version is the stage fingerprint."""
+"""The fine-tuned model, registered from the job's output.
+
+Workspace model versions are positive integers (the CLI v2 model YAML types `version` as an int;
+azureml-examples #2725; the seed notebook uses a timestamp "to avoid version conflict"), so the
+version cannot be the fingerprint: the fingerprint is a tag, the version the next free integer.
+A re-apply finds the version by its tag (no call that changes anything); a killed register finds
+what it created the same way; a version `destroy` archived is restored, not registered twice.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,55 @@ from typing import TYPE_CHECKING
 
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import entities
-from orchestrator.targets.azureml.entities import is_ours
+from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint
 
 if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
 
 
-def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    # A list, not a get: it leaves out versions archived by destroy.
-    versions = t.find("list the registered model's versions", lambda: list(t.ml.models.list(name=t.spec.register_name)))
-    model = next((m for m in versions or [] if str(m.version) == short(fingerprint)), None)
+def _versions(t: AzureMLTarget, archived: bool = False) -> list:
+    """The registered model's versions, active ones (Azure's default view) or archived ones."""
+    from azure.ai.ml.constants import ListViewType
+
+    view = ListViewType.ARCHIVED_ONLY if archived else ListViewType.ACTIVE_ONLY
+    what = f"list the {'archived ' if archived else ''}versions of {t.spec.register_name}"
+    found = t.find(what, lambda: list(t.ml.models.list(name=t.spec.register_name, list_view_type=view)))
+    return found or []
+
+
+def _tagged(models: list, t: AzureMLTarget, fingerprint: str):
+    return next((m for m in models if is_ours(m, t.spec) and tagged_fingerprint(m) == fingerprint), None)
+
+
+def find(t: AzureMLTarget, fingerprint: str) -> tuple[str, bool] | None:
+    """(version, archived) of the version registered for this fingerprint, or None."""
+    model = _tagged(_versions(t), t, fingerprint)
     if model is not None:
-        return t.observed(True, fingerprint, cached, f"{model.name} version {model.version}")
+        return str(model.version), False
+    model = _tagged(_versions(t, archived=True), t, fingerprint)
+    return (str(model.version), True) if model is not None else None
+
+
+def version(t: AzureMLTarget) -> str:
+    """The version the deployment serves: what this apply registered, else what observe found."""
+    return t.current("register", "version") or t.seen.registered or find_or_fail(t)
+
+
+def find_or_fail(t: AzureMLTarget) -> str:
+    found = find(t, t.prints["register"])
+    assert found is not None, "the register stage ran, or observe found its version"
+    return found[0]
+
+
+def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
+    found = find(t, fingerprint)
+    if found is not None and not found[1]:
+        t.seen.registered = found[0]
+        return t.observed(True, fingerprint, cached, f"{t.spec.register_name} version {found[0]}")
+    if found is not None:
+        return Observed(False, note=f"version {found[0]} was archived (by destroy): apply restores it")
     if cached.get("version") and cached.get("fingerprint") != fingerprint:
         return t.observed(True, cached["fingerprint"], cached)
     return Observed(False)
@@ -28,27 +69,35 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     job = t.current("finetune", "job") or t.seen.job.name
-    version = short(planned.fingerprint)
-    existing = t.find("read the registered model", t.ml.models.get, t.spec.register_name, version=version)
-    if existing is None:
+    name = t.spec.register_name
+    found = find(t, planned.fingerprint)
+    if found is not None and found[1]:
+        t.azure(f"restore {name}:{found[0]}", t.ml.models.restore, name, version=found[0])
+        events.emit("progress", "register", message=f"restored {name}:{found[0]}, archived by destroy")
+    if found is None:
+        found = (_next_version(t), False)
         t.azure(
-            f"register {t.spec.register_name}:{version}",
+            f"register {name}:{found[0]}",
             t.ml.models.create_or_update,
-            entities.model(t.spec, t.prints, job=job),
+            entities.model(t.spec, t.prints, job=job, version=found[0]),
         )
-    return {
-        "name": t.spec.register_name,
-        "version": version,
-        "job": job,
-        "detail": f"{t.spec.register_name} version {version} from job {job}",
-    }
+    t.seen.registered = found[0]
+    return {"name": name, "version": found[0], "job": job, "detail": f"{name} version {found[0]} from job {job}"}
+
+
+def _next_version(t: AzureMLTarget) -> str:
+    """One more than the highest integer version, archived ones included (Azure never reuses one)."""
+    numbers = [int(v) for m in _versions(t) + _versions(t, archived=True) if (v := str(m.version)).isdigit()]
+    return str(max(numbers, default=0) + 1)
 
 
 def archive(t: AzureMLTarget, entry: dict) -> None:
-    version = entry.get("version") or short(t.prints["register"])
-    model = t.find("read the registered model", t.ml.models.get, t.spec.register_name, version=version)
-    if model is not None and is_ours(model, t.spec):
-        t.azure(f"archive {t.spec.register_name}:{version}", t.ml.models.archive, t.spec.register_name, version=version)
+    found = find(t, t.prints["register"])
+    versions = {v for v in (entry.get("version"), found[0] if found and not found[1] else None) if v}
+    for v in sorted(versions):
+        model = t.find("read the registered model", t.ml.models.get, t.spec.register_name, version=v)
+        if model is not None and is_ours(model, t.spec):
+            t.azure(f"archive {t.spec.register_name}:{v}", t.ml.models.archive, t.spec.register_name, version=v)
 
 
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, archive)

@@ -25,6 +25,7 @@ class Seen:
     compute: Any = UNREAD  # the cluster, or None
     endpoint: Any = UNREAD  # the online endpoint, or None
     deployments: list | None = None  # the endpoint's deployments (None: not listed yet)
+    registered: str | None = None  # the model version registered for this fingerprint, once found
     job: Any = None  # the completed fine-tune job of this fingerprint
     attach: str | None = None  # a running job of this fingerprint to re-attach to
     next_job_name: str | None = None  # the first free job name (Azure never reuses one)
