@@ -320,6 +320,23 @@ def _route(t: Router, candidate: str, percent: int, previous: str | None) -> Non
     t.set_traffic(split, {})
 
 
+def without(deployments: list[Served], leaving: set[str]) -> dict[str, int]:
+    """The split once `leaving` are taken out: they get 0 and the others share 100 in the
+    proportions they had (largest remainder), since Azure takes only splits that sum to 0 or 100
+    (how-to-safely-rollout-online-endpoints); all 0 when nothing else took traffic."""
+    staying = {s.name: s.traffic for s in deployments if s.name not in leaving}
+    split = {s.name: 0 for s in deployments if s.name in leaving}
+    total = sum(staying.values())
+    if not total:
+        return {**split, **{name: 0 for name in staying}}
+    shares = {name: traffic * 100 / total for name, traffic in staying.items()}
+    floors = {name: int(share) for name, share in shares.items()}
+    left = 100 - sum(floors.values())
+    for name in sorted(shares, key=lambda n: shares[n] - floors[n], reverse=True)[:left]:
+        floors[name] += 1
+    return {**split, **floors}
+
+
 # --- rollback ---------------------------------------------------------------------------------------
 def raise_after_rollback(
     t: Router, spec: RunSpec, candidate: str, exc: BaseException, previous: str | None = None

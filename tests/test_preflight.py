@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator import preflight
 from orchestrator.preflight import Verdict
+from orchestrator.rollout import Served, without
 from orchestrator.spec.skus import series_of
 from orchestrator.targets.azureml import catalog, quota
 
@@ -115,3 +116,13 @@ def test_no_row_for_a_family_is_undecided():
         None,
         "Azure reports no Dedicated usage row for this family",
     )
+
+
+def test_the_deployments_that_stay_share_the_whole_split():
+    def served(name, traffic, ours=False):
+        return Served(name, ours, traffic, 0, "m:1", "Succeeded")
+
+    assert without([served("a", 80, True), served("b", 20)], {"a"}) == {"a": 0, "b": 100}
+    assert without([served("a", 50, True), served("b", 25), served("c", 25)], {"a"}) == {"a": 0, "b": 50, "c": 50}
+    assert without([served("a", 34, True), served("b", 33), served("c", 33)], {"a"}) == {"a": 0, "b": 50, "c": 50}
+    assert without([served("a", 100, True), served("b", 0)], {"a"}) == {"a": 0, "b": 0}

@@ -1002,8 +1002,9 @@ def _component_version(key: str) -> dict:
 def _refused_traffic(props: dict, exists: Callable[[str], bool]) -> str:
     """Why Azure refuses an endpoint's traffic and mirror_traffic, or "".
     Sources: the REST spec (azure-rest-api-specs, machinelearningservices OnlineEndpointProperties):
-    traffic "values need to sum to 100" (all 0 takes every deployment out, as the SDK's own
-    validator allows up to 100); mirrorTraffic "values need to sum to utmost 50"; the safe-rollout
+    traffic "values need to sum to 100", and the safe-rollout how-to: "The total traffic
+    percentage must sum to either 0% (to disable traffic) or 100%" (all 0 takes every deployment
+    out); mirrorTraffic "values need to sum to utmost 50"; the safe-rollout
     how-to: traffic may only name existing deployments, mirrored traffic goes to one deployment,
     which takes no live traffic at the same time."""
     traffic = {d: p for d, p in (props.get("traffic") or {}).items() if p}
@@ -1011,8 +1012,10 @@ def _refused_traffic(props: dict, exists: Callable[[str], bool]) -> str:
     missing = [d for d in [*traffic, *mirror] if not exists(d)]
     if missing:
         return f"traffic names deployments that do not exist: {', '.join(missing)}"
-    if sum(traffic.values()) > 100:
-        return f"traffic values sum to {sum(traffic.values())}; they need to sum to 100"
+    if sum(traffic.values()) not in (0, 100):
+        return (
+            f"The total traffic percentage must sum to either 0% or 100%; traffic values sum to {sum(traffic.values())}"
+        )
     if sum(mirror.values()) > 50 or len(mirror) > 1:
         return "mirror traffic goes to one deployment, at most 50 percent"
     if set(mirror) & set(traffic):

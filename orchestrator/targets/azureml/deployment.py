@@ -114,8 +114,7 @@ def delete(t: AzureMLTarget, entry: dict) -> None:
     deployment that takes traffic); others' deployments keep theirs."""
     ours = [s for s in served(t) if s.ours]
     if any(s.traffic or s.mirror for s in ours):
-        split = {s.name: 0 if s.ours else s.traffic for s in served(t, fresh=False)}
-        set_traffic(t, split, {})
+        set_traffic(t, rollout.without(served(t, fresh=False), {s.name for s in ours}), {})
     for s in ours:
         delete_deployment(t, s.name)
 
