@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 from orchestrator.errors import Diagnostic
+from orchestrator.preflight import WARN_DAYS
 from orchestrator.spec.load import LoadedSpec, json_path
 from orchestrator.spec.names import derived_endpoint_name, derived_register_name
-from orchestrator.spec.skus import UNSUPPORTED_FOR_FINETUNE, gpus_for
+from orchestrator.spec.skus import UNSUPPORTED_FOR_FINETUNE, gpus_for, series_of
 
 _MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
@@ -282,6 +283,60 @@ def _evaluate_split(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     ]
 
 
+def _retired_series(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
+    """A VM size whose series Azure retired (an error: it cannot run) or retires within 90 days (a
+    warning); the dates are the sourced table of spec/skus.py. plan's pre-flight says the same."""
+    from datetime import date
+
+    where = [p for p in (_sku_path(data), ("deployment", "sku")) if p is not None]
+    today, out = date.today(), []
+    for path in where:
+        sku = data[path[0]].get(path[1])
+        series = series_of(sku) if sku else None
+        if series is None:
+            continue
+        days = (series.retired - today).days
+        field = ".".join(path)
+        if days <= 0:
+            out.append(
+                _at(
+                    loaded,
+                    path,
+                    f"{sku}: the {series.name} series retired on {series.retired}",
+                    f"move to {series.successor}",
+                )
+            )
+        elif days <= WARN_DAYS:
+            out.append(
+                _at(
+                    loaded,
+                    path,
+                    f"{field} {sku}: the {series.name} series retires on {series.retired}, in {days} days",
+                    f"move to {series.successor}",
+                    severity="warning",
+                )
+            )
+    return out
+
+
+def _traffic_split(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
+    """Azure takes only splits summing to 0 or 100: below 100, someone else's deployments must take
+    the rest. Only plan can see them; validate says what it means."""
+    traffic = data["deployment"]["traffic"]
+    if data["target"] != "azureml" or traffic in (0, 100):
+        return []
+    return [
+        _at(
+            loaded,
+            ("deployment", "traffic"),
+            f"deployment.traffic {traffic}: Azure accepts only splits that sum to 0 or 100, so deployments this run "
+            f"did not make must take the other {100 - traffic}% (plan checks the endpoint and refuses otherwise)",
+            "set 100 unless the endpoint serves deployments of its own",
+            severity="warning",
+        )
+    ]
+
+
 _RULES = (
     _workspace_ids,
     _smoke_sample,
@@ -293,4 +348,6 @@ _RULES = (
     _local_paths,
     _rollout,
     _evaluate_split,
+    _retired_series,
+    _traffic_split,
 )

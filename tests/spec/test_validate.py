@@ -366,3 +366,21 @@ def test_evaluate_split_must_exist_when_written(write_spec, reference_text):
     text = edit(reference_text, "    test: {from: test_sft, percent: 5}\n", "")
     text = edit(text, "sample_from: test", "sample_from: train")
     assert errors_for(write_spec, text)[0] == []
+
+
+def test_a_retired_vm_series_is_a_located_error(write_spec, reference_text):
+    text = edit(reference_text, "  sku: Standard_NC24ads_A100_v4   # in Phi-4", "  sku: Standard_NC6s_v3   # in Phi-4")
+    errs, _ = errors_for(write_spec, text)
+    (err,) = errs
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  sku: Standard_NC6s_v3"))
+    assert (err.json_path, err.line, err.col) == ("$.deployment.sku", line, 8)
+    assert err.message == "Standard_NC6s_v3: the NCv3 series retired on 2025-09-30"
+    assert "Standard_NC24ads_A100_v4" in err.hint
+
+
+def test_traffic_below_100_warns_that_others_must_take_the_rest(write_spec, reference_text):
+    text = edit(edit(reference_text, "  traffic: 100\n", "  traffic: 60\n"), "- {traffic: 100}", "- {traffic: 60}")
+    errs, result = errors_for(write_spec, text)
+    assert errs == []
+    (warning,) = [d for d in result.diagnostics if d.severity == "warning"]
+    assert warning.json_path == "$.deployment.traffic" and "take the other 40%" in warning.message
