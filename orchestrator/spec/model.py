@@ -217,17 +217,18 @@ def build_runspec(data: dict, source_path: str = "", *, finetune_set: tuple[str,
     top = _take(data, where="spec")
     target = top("target")
     name = top("name")
+    workspace = _workspace(top("workspace"))
     spec = RunSpec(
         version=top("version"),
         name=name,
         target=target,
-        workspace=_workspace(top("workspace")),
+        workspace=workspace,
         model=_model(top("model"), target),
         dataset=_dataset(top("dataset")),
         compute=_compute(top("compute")),
         finetune=_finetune(top("finetune")),
         register_name="",
-        deployment=_deployment(top("deployment"), name),
+        deployment=_deployment(top("deployment"), derived_endpoint_name(name, _workspace_id(workspace))),
         smoke_test=_smoke_test(top("smoke_test")),
         teardown_after_smoke_test=_take(top("teardown"), where="teardown")("after_smoke_test"),
         source_path=source_path,
@@ -238,6 +239,16 @@ def build_runspec(data: dict, source_path: str = "", *, finetune_set: tuple[str,
     register.done()
     top.done()
     return replace(spec, register_name=register_name)
+
+
+def _workspace_id(ws: Workspace | None) -> str | None:
+    """The workspace's ARM id when the spec names it (not with a config file, unread here)."""
+    if ws is None or not (ws.subscription_id and ws.resource_group and ws.name):
+        return None
+    return (
+        f"/subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{ws.name}"
+    )
 
 
 def _workspace(data: dict | None) -> Workspace | None:
@@ -311,13 +322,13 @@ def _probe(data: dict, where: str) -> Probe:
     return p
 
 
-def _deployment(data: dict, run_name: str) -> Deployment:
+def _deployment(data: dict, default_endpoint: str) -> Deployment:
     t = _take(data, where="deployment")
     probes = _take(t("probes"), where="deployment.probes")
     request = _take(t("request"), where="deployment.request")
     traffic = t("traffic")
     dep = Deployment(
-        endpoint=t("endpoint") or derived_endpoint_name(run_name),
+        endpoint=t("endpoint") or default_endpoint,
         name=t("name"),
         sku=t("sku"),
         instance_count=t("instance_count"),
