@@ -205,6 +205,11 @@ def plan(
     pipeline component, a Hub dataset's revision) are planned at the versions of the lock file
     beside the spec; a newer version is named, not taken (`orchestrate lock --upgrade`).
 
+    Then the pre-flight, the read-only checks apply makes before anything bills: the base model's
+    lifecycle (archived, retired, retiring within 90 days), its allow lists, VM series, quota, the
+    cluster, the endpoint and its traffic split. Each verdict is shown (ok, warn, ?? undecided,
+    FAIL); a failed one exits 1, and apply would refuse it.
+
     Several specs, or a directory, are read together (--parallel at once) and summed up in one
     table; the exit code is the worst of them.
 

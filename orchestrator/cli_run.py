@@ -136,7 +136,9 @@ def apply(
     spec's steps; the old one is deleted last. A failed gate, an error or Ctrl-C gives the serving
     deployment its traffic back and deletes the new one (--keep-failed keeps it).
 
-    Shows the plan first and asks before acting. Idempotent: an unchanged spec changes nothing.
+    Shows the plan first, with its pre-flight (see `plan --help`): a failed check refuses the
+    apply in one line before anything is created. Then asks before acting. Idempotent: an
+    unchanged spec changes nothing.
     A killed apply is resumed by the next one. -o json streams NDJSON events on stdout. Given a
     plan saved with `plan --out`, applies exactly that plan, and refuses if the spec or the
     target's state changed since it was saved. The versions the run uses (model `latest`, the
