@@ -119,8 +119,9 @@ class _Execution:
             return {"detail": "deleted"}
         return self.target.apply_stage(stage, self.events, lambda: self._start_alongside(stage.name))
 
-    def _start_alongside(self, of: str) -> None:
-        """Start, each in a thread, the planned stages declared to run alongside `of`."""
+    def _start_alongside(self, of: str) -> list[str]:
+        """Start, each in a thread, the planned stages declared to run alongside `of`; their names."""
+        started = []
         for stage in self.plan.stages:
             if BY_NAME[stage.name].alongside != of or stage.action == SKIP or stage.name in self.alongside:
                 continue
@@ -128,6 +129,8 @@ class _Execution:
             run = functools.partial(self.target.apply_stage, stage, self.events)
             self.started[stage.name] = time.monotonic()
             self.alongside[stage.name] = in_thread(run, f"orchestrate-{stage.name}")
+            started.append(stage.name)
+        return started
 
     def _settle(self) -> None:
         """After a failed stage: wait for what runs alongside, report it, raise nothing (the first

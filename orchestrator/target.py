@@ -14,8 +14,9 @@ What a third target must provide:
 - `left_running()`: what an interrupt leaves running, for the one line Ctrl-C prints.
 
 What runs alongside what is declared on the stages (`Stage.alongside`) and run by the executor:
-a handler calls `ready()` once the stages declared alongside it may start (the fine-tune calls it
-when its job is submitted, so the endpoint is created while the job runs).
+a handler calls `ready()` once the stages declared alongside it may start, and learns which it
+started (the fine-tune on azureml calls it just before it submits its job, so the endpoint is
+created while the job runs, and waits for Azure to accept the endpoint's name first).
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from orchestrator.rollout import Served
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
 
-Ready = Callable[[], None]
+Ready = Callable[[], Sequence[str]]  # starts what runs alongside; returns the names it started
 
 
-def not_ready() -> None:
+def not_ready() -> Sequence[str]:
     """The `ready` of a stage nothing runs alongside."""
+    return ()
 
 
 class Router(Protocol):

@@ -145,6 +145,7 @@ class Config:
         }
     )
     low_priority: tuple = (0, 100)  # the regional LowPriority total: (in use, limit)
+    taken: set = field(default_factory=set)  # endpoint names held in the region by other subscriptions
 
 
 class AzureEmulator:
@@ -441,6 +442,16 @@ class AzureEmulator:
         if "/deployments/" in key and key.rsplit("/deployments/", 1)[0] not in self.store:
             return _error(404, "ResourceNotFound", "the endpoint of this deployment does not exist")
         created = key not in self.store
+        if created and "/onlineendpoints/" in key and "/deployments/" not in key and _tail(key) in self.config.taken:
+            # Endpoint names are unique per region across subscriptions (reference-yaml-endpoint-online
+            # .md); the PUT of a name held elsewhere is refused with the validation error quoted in
+            # azureml-examples PR #1931 and Azure/mlops-project-template #29 (the code is ours).
+            return _error(
+                400,
+                "UserError",
+                "There is already an endpoint with this name, Endpoint name needs to be unique within a region. "
+                "Try some other name.",
+            )
         body = req.json()
         res = self._resource(req, body, state="Creating" if created else "Updating")
         if "/onlineendpoints/" in key and "/deployments/" not in key:

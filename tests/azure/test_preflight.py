@@ -190,3 +190,16 @@ def test_a_model_retiring_within_90_days_warns_in_plan_status_and_lock_check(emu
     assert {"name": "model lifecycle", "verdict": "warn", "message": warning} in checks
     check = orchestrate("lock", "--check", azure_spec)
     assert check.exit_code == 2 and "retiring" in check.output and warning in check.output
+
+
+def test_an_endpoint_name_taken_in_the_region_stops_the_run_before_the_job(emulator, azure_spec, orchestrate):
+    emulator.config.taken.add("ultrachat-completion")  # another subscription's endpoint, same region
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1
+    (line,) = _error_lines(result.output)
+    assert line == (
+        "error: endpoint name ultrachat-completion is taken in this region (endpoint names are unique per Azure "
+        "region, across subscriptions): set deployment.endpoint to another name; no job was submitted"
+    )
+    assert not [m for m in _mutated(emulator, 0) if m.startswith("PUT jobs")]
+    assert emulator.resources("onlineendpoints") == {}

@@ -70,6 +70,7 @@ def test_kill_while_the_job_runs_reattaches_instead_of_resubmitting(emulator, az
 
 def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, orchestrate):
     emulator.config.job_ticks = 30
+    emulator.config.seconds = {"operation": 1.0, "job": 3.0}  # the endpoint takes a second, the job three
     assert orchestrate("apply", azure_spec, "-y").exit_code == 0
     paths = [f"{r.method} {r.path.split('?')[0]}" for r in emulator.requests]
     endpoint_put = next(
@@ -77,7 +78,11 @@ def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, o
     )
     job_put = next(i for i, p in enumerate(paths) if p.startswith("PUT") and "/jobs/phi4-ultrachat-ft-" in p)
     job_polls = [i for i, p in enumerate(paths) if p.startswith("GET") and "/jobs/phi4-ultrachat-ft-" in p]
-    assert job_put < endpoint_put < job_polls[-1]  # after the submission, before the job was seen done
+    # The endpoint's own operation: the first one polled after its PUT.
+    operation = next(p for p in paths[endpoint_put:] if p.startswith("GET") and "/mfeOperationsStatus/" in p)
+    endpoint_polls = [i for i, p in enumerate(paths) if p == operation]
+    # Its name accepted before the job is submitted; its creation goes on while the job runs.
+    assert endpoint_put < job_put < endpoint_polls[-1] < job_polls[-1]
 
 
 def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:

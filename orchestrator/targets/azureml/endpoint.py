@@ -45,15 +45,48 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+    # Two steps: Azure accepts or refuses the name on the PUT itself (names are unique per region,
+    # and no operation tells beforehand); the fine-tune submits its job only once it was accepted,
+    # so whatever happens before that answer is handed to the fine-tune too.
+    accepted = t.seen.endpoint_accepted
+    try:
+        name, poller = _put(t)
+    except Exception as exc:
+        if not accepted.done():
+            accepted.set_exception(exc)
+        raise
+    if not accepted.done():
+        accepted.set_result(True)
+    result = t.azure(f"create endpoint {name}", poller.result, attempts=1)  # the PUT was retried, not its wait
+    return {"scoring_uri": result.scoring_uri, "detail": f"{name} (key auth) {result.scoring_uri}"}
+
+
+def _put(t: AzureMLTarget):
+    """(name, poller) of the endpoint's PUT, once Azure answered it."""
     current = read(t)
     if current is not None and not is_ours(current, t.spec):
         raise OrchestrateError(f"endpoint {t.spec.deployment.endpoint} exists and was not created by run {t.spec.name}")
     traffic = dict(current.traffic or {}) if current is not None else None  # an update keeps the routes
     endpoint = entities.endpoint(t.spec, t.prints, traffic=traffic)
-    result = t.azure(
-        f"create endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_create_or_update(endpoint).result()
+    try:
+        poller = t.azure(f"create endpoint {endpoint.name}", t.ml.online_endpoints.begin_create_or_update, endpoint)
+    except OrchestrateError as exc:
+        raise _taken(endpoint.name, exc) from None
+    return endpoint.name, poller
+
+
+# What Azure answers a PUT of a name another endpoint in the region holds (the validation error the
+# SDK's users quote: azureml-examples PR #1931, Azure/mlops-project-template #29).
+TAKEN = "already an endpoint with this name"
+
+
+def _taken(name: str, exc: OrchestrateError) -> OrchestrateError:
+    if TAKEN not in str(exc).lower():
+        return exc
+    return OrchestrateError(
+        f"endpoint name {name} is taken in this region (endpoint names are unique per Azure region, across "
+        "subscriptions): set deployment.endpoint to another name"
     )
-    return {"scoring_uri": result.scoring_uri, "detail": f"{endpoint.name} (key auth) {result.scoring_uri}"}
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:

@@ -77,13 +77,32 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             name=name,
             data_paths=data_paths,
         )
+        # The endpoint starts alongside; its name is Azure's to accept (unique per region), and a
+        # refusal must come before the job bills, so the job waits for the PUT's answer.
+        if "endpoint" in ready():
+            _endpoint_accepted(t)
         t.seen.submitted = name
         t.azure(f"submit job {name}", t.ml.jobs.create_or_update, job, experiment_name=t.spec.name)
         events.emit("progress", "finetune", message=f"submitted job {name}")
-    ready()  # the job runs on Azure now: what may run alongside it (the endpoint) starts
+    if name == t.seen.attach:
+        ready()  # a job already running: what may run alongside it (the endpoint) starts now
     job = _wait_for_job(t, name, events)
     studio = _studio_url(job)
     return {"job": name, "studio_url": studio, "detail": f"job {name} Completed" + (f" ({studio})" if studio else "")}
+
+
+def _endpoint_accepted(t: AzureMLTarget) -> None:
+    """Until Azure has answered the endpoint's PUT (seconds; its creation goes on for minutes)."""
+    from concurrent.futures import TimeoutError as Pending
+
+    while True:
+        try:
+            t.seen.endpoint_accepted.result(timeout=0.5)  # short waits: Ctrl-C stays prompt
+            return
+        except Pending:
+            continue
+        except OrchestrateError as exc:
+            raise OrchestrateError(f"{exc}; no job was submitted") from None
 
 
 def _wait_for_job(t: AzureMLTarget, name: str, events: Events):

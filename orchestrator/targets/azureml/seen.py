@@ -5,6 +5,7 @@ UNREAD means observe did not look (read it now); None means Azure said it does n
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,3 +33,5 @@ class Seen:
     submitted: str | None = None  # the job this apply submitted or re-attached to
     sizes: dict[str, Any] | None = None  # the region's VM sizes by lower-case name
     usage_rows: list | None = None  # the region's quota rows (quota.Row), for the pre-flight
+    # Set once Azure accepted (or refused) the endpoint's PUT: the fine-tune's job waits for it.
+    endpoint_accepted: Future = field(default_factory=Future)
