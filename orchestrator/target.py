@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from orchestrator import lockfile
+from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
-from orchestrator.preflight import Check
+from orchestrator.preflight import Check, undecided
 from orchestrator.rollout import Served
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
@@ -218,14 +219,22 @@ class BaseTarget:
         shared cluster's stage is skipped, its checks are not). Observe has read what they need;
         `stages` limits them (`lock --check` runs the model's, which need only resolve())."""
         names = [n for n in self.prints if stages is None or n in stages]
-        contributors = [c for c in (self.handlers[n].checks for n in names) if c is not None]
+        contributors = [(n, c) for n, c in ((n, self.handlers[n].checks) for n in names) if c is not None]
+
+        def run(item) -> list[Check]:
+            name, contribute = item
+            try:
+                return contribute(self)
+            except OrchestrateError as exc:  # a read that failed decides nothing: say so, go on
+                return [undecided(f"{name} checks", f"could not be read: {exc}")]
+
         if self.observe_workers <= 1 or len(contributors) <= 1:
-            return [check for contribute in contributors for check in contribute(self)]
+            return [check for item in contributors for check in run(item)]
         from concurrent.futures import ThreadPoolExecutor
 
         # Each is a few round trips (sizes, usages, a deployment): at once, as observe reads.
         with ThreadPoolExecutor(max_workers=min(self.observe_workers, len(contributors))) as pool:
-            results = list(pool.map(lambda contribute: contribute(self), contributors))
+            results = list(pool.map(run, contributors))
         return [check for found in results for check in found]
 
     def _observe_one(self, name: str) -> Observed:

@@ -203,3 +203,14 @@ def test_an_endpoint_name_taken_in_the_region_stops_the_run_before_the_job(emula
     )
     assert not [m for m in _mutated(emulator, 0) if m.startswith("PUT jobs")]
     assert emulator.resources("onlineendpoints") == {}
+
+
+def test_a_check_whose_read_fails_is_said_undecided_and_destroy_still_works(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    emulator.fail("GET", r"/usages$", 403, code="AuthorizationFailed", times=-1)  # a role without quota reads
+    plan = orchestrate("plan", azure_spec)
+    assert plan.exit_code == 0, plan.output
+    assert "??    compute checks: could not be read: read the quota failed: 403 AuthorizationFailed" in plan.output
+    result = orchestrate("destroy", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert emulator.resources("onlineendpoints") == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orchestrator import preflight
+from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
@@ -36,7 +37,10 @@ def prefetch(t: AzureMLTarget) -> list[quota.Row]:
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    prefetch(t)
+    try:
+        prefetch(t)
+    except OrchestrateError:
+        pass  # for the pre-flight only, which reads them again and says what failed
     if t.spec.compute is None:  # serverless: no cluster; the checks are recorded like a cluster would be
         return observe_recorded(t, fingerprint, cached)
     c = t.compute
