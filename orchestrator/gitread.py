@@ -41,21 +41,24 @@ def changed_specs(
     new_rev None means the working tree, untracked spec files included. Paths are repo-relative.
     """
     revs = [old_rev] + ([new_rev] if new_rev else [])
-    out = _git("diff", "--name-status", "-M", "--no-color", *revs, "--", *paths, cwd=cwd).decode()
+    # -z everywhere git lists paths: without it git quotes a path with non-ASCII bytes or a newline
+    # ("specs/prod-\303\251.yaml"), which then names no file and the change goes unseen.
+    out = _git("diff", "--name-status", "-z", "-M", "--no-color", *revs, "--", *paths, cwd=cwd).decode()
+    fields = out.split("\0")
     pairs: list[tuple[str | None, str | None]] = []
-    for line in out.splitlines():
-        status, *names = line.split("\t")
-        if status.startswith("R"):
-            pairs.append((names[0], names[1]))
-        elif status == "A":
-            pairs.append((None, names[0]))
-        elif status == "D":
-            pairs.append((names[0], None))
-        else:
-            pairs.append((names[0], names[0]))
+    i = 0
+    while i < len(fields) and fields[i]:
+        status = fields[i]
+        if status.startswith(("R", "C")):
+            pairs.append((fields[i + 1], fields[i + 2]))
+            i += 3
+            continue
+        name = fields[i + 1]
+        pairs.append((None, name) if status == "A" else (name, None) if status == "D" else (name, name))
+        i += 2
     if new_rev is None:
-        untracked = _git("ls-files", "--others", "--exclude-standard", "--full-name", "--", *paths, cwd=cwd).decode()
-        pairs.extend((None, name) for name in untracked.splitlines())
+        untracked = _git("ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--", *paths, cwd=cwd)
+        pairs.extend((None, name) for name in untracked.decode().split("\0") if name)
     specs = [(a, b) for a, b in pairs if (b or a or "").endswith(SPEC_SUFFIXES)]
     # A changed lock file (orchestrator/lockfile.py) changes what its spec runs: compare the spec.
     named = {name for pair in specs for name in pair if name}

@@ -178,3 +178,16 @@ def test_a_moved_lock_shows_with_the_stages_it_reruns(repo):
     (repo / "specs" / "phi3.lock").write_text(_lock("16", "0.0.83"))
     moved = json.loads(run("HEAD", "-o", "json").output)["specs"][0]
     assert [(c["path"], c["reruns"][0]) for c in moved["changes"]] == [("lock.component", "finetune")]
+
+
+def test_a_spec_whose_path_git_quotes_is_still_compared(repo):
+    """git quotes non-ASCII paths ("specs/prod-\303\251.yaml") unless -z: the change must not vanish."""
+    (repo / "specs" / "prod-é.yaml").write_text(PHI3)
+    (repo / "specs" / "new\nline.yaml").write_text(PHI3)
+    commit(repo, "two specs with awkward names")
+    edit(repo, "epochs: 1", "epochs: 2", name="prod-é.yaml")
+    (repo / "specs" / "untracked-ü.yaml").write_text(PHI3)
+    result = run("HEAD", "-o", "json")
+    assert result.exit_code == 0, result.output
+    specs = {s["new_name"]: s["status"] for s in json.loads(result.output)["specs"]}
+    assert specs == {"specs/prod-é.yaml": "modified", "specs/untracked-ü.yaml": "added"}
