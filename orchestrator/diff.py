@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import yaml
-
 from orchestrator import lockfile
-from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.errors import Diagnostic, OrchestrateError, SpecError
 from orchestrator.estimate import Estimate, estimate
 from orchestrator.kinds import DiffStatus
 from orchestrator.plan import fingerprints
@@ -123,10 +121,10 @@ def _pins(lock: bytes | None, data: dict | None, name: str | None) -> dict[str, 
     if lock is None or data is None:
         return {}
     try:
-        pins = yaml.safe_load(lock)["pins"]
+        pins = lockfile.parse(lock, f"{name or 'spec'} lock")["pins"]
         refs = lockfile.refs(build_runspec(fill_defaults(data), name or ""))
         return {kind: str(pin["version"]) for kind, pin in pins.items() if refs.get(kind) == pin["ref"]}
-    except (yaml.YAMLError, TypeError, KeyError, AssertionError, ValueError):
+    except (OrchestrateError, TypeError, KeyError, AssertionError, ValueError):
         return {}  # an unreadable lock: apply says so; the spec's own diff still stands
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.errors import OrchestrateError
+from orchestrator.errors import OrchestrateError, SpecError
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import atomic_write
 
@@ -51,11 +51,9 @@ def read(spec: RunSpec) -> dict[str, Pin]:
         return {}
     path = path_for(spec)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse(path.read_bytes(), str(path))
     except FileNotFoundError:
         return {}
-    except yaml.YAMLError as exc:
-        raise OrchestrateError(f"{path} is not a lock file ({exc}); delete it and run `orchestrate lock`") from None
     if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION or not isinstance(data.get("pins"), dict):
         raise OrchestrateError(
             f"{path} is not a lock file of this orchestrate (lock_version {LOCK_VERSION}); "
@@ -67,6 +65,19 @@ def read(spec: RunSpec) -> dict[str, Pin]:
             raise OrchestrateError(f"{path}: pin {kind!r} needs a known kind ({', '.join(KINDS)}), ref and version")
         pins[kind] = Pin(str(pin["ref"]), str(pin["version"]))
     return pins
+
+
+def parse(raw: bytes, display: str):
+    """A lock file's YAML, read by the spec loader with its limits (1 MiB, alias expansion, one
+    document, plain scalars): a lock beside a spec in a pull request is as untrusted as the spec."""
+    from orchestrator.spec.load import load_text_bytes
+
+    try:
+        return load_text_bytes(raw, display, interpolate=False).data
+    except SpecError as exc:
+        first = exc.diagnostics[0] if exc.diagnostics else None
+        why = f"{first.line}:{first.col}: {first.message}" if first else "unreadable"
+        raise OrchestrateError(f"{display} is not a lock file ({why}); delete it and run `orchestrate lock`") from None
 
 
 def refs(spec: RunSpec) -> dict[str, str]:

@@ -132,3 +132,35 @@ def test_lock_pins_a_hub_dataset_to_the_commit_the_hub_names(tmp_path):
     assert any(path.startswith("/api/datasets/acme/chats") for path in asked), asked
     pins = lockfile.read(load_runspec(spec))
     assert pins == {"dataset": Pin("acme/chats@default branch", sha)}
+
+
+# A pin whose ref is an alias of 9**9 strings: PyYAML shares the objects, then str(ref) expands them.
+BOMB = (
+    "lock_version: 1\n"
+    + "".join(
+        f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+        for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+    )
+    + "pins: {model: {ref: *i, version: '1'}}\n"
+)
+
+
+def test_an_alias_bomb_lock_is_refused_in_one_line_not_expanded(phi3, tmp_path):
+    """600 bytes that expand to 9**9 nodes: the spec loader's caps apply to the lock too (issue 22)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    assert len(BOMB) < 700
+    phi3.with_suffix(".lock").write_text(BOMB)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "plan", str(phi3), "--offline"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the unbounded loader grew past 250 MiB in 20 s
+    )
+    assert proc.returncode == 1 and "is not a lock file" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(OrchestrateError, match=r"run.lock is not a lock file \(.*more than 20000 nodes"):
+        lockfile.read(load_runspec(phi3))
