@@ -28,11 +28,27 @@ if TYPE_CHECKING:
 def _validator():
     # jsonschema is imported here, not at module level: `plan` and `diff` of a valid spec pay for
     # it only when they validate, and `schema`/`init` never do.
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
+    # `pattern` as JSON Schema means it (ECMA-262: `$` is the end of the string), not as Python's
+    # re.search reads it (`$` also matches before a final newline, so `name: "quickstart\n"`
+    # passed `^...$` and went into Azure names, paths and PR comments).
+    strict = validators.extend(Draft202012Validator, {"pattern": _pattern})
     # The same schema with its local $refs inlined: resolving a $ref through the `referencing`
     # registry is a third of jsonschema's time on a spec, and this schema's refs are all local.
-    return Draft202012Validator(_inline_refs(schema(), schema()))
+    return strict(_inline_refs(schema(), schema()))
+
+
+def _pattern(validator, pattern: str, instance, schema):
+    import re
+
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    if not re.search(anchored, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _inline_refs(node: Any, root: dict) -> Any:

@@ -14,7 +14,11 @@ def test_the_schema_is_valid_draft_2020_12():
 
 
 def test_validate_uses_the_jsonschema_package():
-    assert isinstance(_validator(), Draft202012Validator)
+    """Its Draft 2020-12 validator, extended only so that `pattern` anchors as JSON Schema's `$` does."""
+    validator = _validator()
+    assert validator.META_SCHEMA == Draft202012Validator.META_SCHEMA
+    assert set(validator.VALIDATORS) == set(Draft202012Validator.VALIDATORS)
+    assert validator.VALIDATORS["pattern"] is not Draft202012Validator.VALIDATORS["pattern"]
 
 
 def test_inlined_refs_give_the_same_verdicts_as_the_schema_file():

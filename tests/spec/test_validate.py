@@ -384,3 +384,18 @@ def test_traffic_below_100_warns_that_others_must_take_the_rest(write_spec, refe
     assert errs == []
     (warning,) = [d for d in result.diagnostics if d.severity == "warning"]
     assert warning.json_path == "$.deployment.traffic" and "take the other 40%" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("name: phi4-ultrachat\n", 'name: "phi4-ultrachat\\n"\n', "$.name"),
+        ("endpoint: ultrachat-completion", 'endpoint: "ultrachat-completion\\n"', "$.deployment.endpoint"),
+        ("  name: phi4-ultrachat\n", '  name: "phi4-ultrachat\\n"\n', "$.register.name"),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_refused(write_spec, reference_text, old, new, path):
+    """`$` in Python's re.search matches before a final newline; JSON Schema's does not (issue 22)."""
+    errs, _ = errors_for(write_spec, edit(reference_text, old, new))
+    assert [e.json_path for e in errs] == [path]
+    assert "\\n'" in errs[0].message  # shown escaped, never as a raw newline
