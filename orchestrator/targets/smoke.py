@@ -53,13 +53,21 @@ def parse_answer(body) -> str:
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as what it is, never followed: urllib would send the request again,
+    Authorization (the endpoint key) included, to wherever Location points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def opener_for(url: str) -> urllib.request.OpenerDirector:
     """Loopback (the local target's endpoint) is never proxied, whatever HTTP_PROXY says and even
     without NO_PROXY; anything else gets a fresh opener that reads the proxy variables now
-    (urlopen's global one keeps the proxies it saw first in the process)."""
+    (urlopen's global one keeps the proxies it saw first in the process). Neither follows redirects."""
     if urllib.parse.urlsplit(url).hostname in _LOOPBACK:
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+    return urllib.request.build_opener(_NoRedirect)
 
 
 def invoke(
