@@ -23,12 +23,15 @@ class Diagnostic:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}{where}{fix}"
 
     def format_github(self) -> str:
-        # GitHub workflow commands: the message may not contain raw newlines or '%'.
+        """A GitHub workflow command; the file name and the text escaped as GitHub documents, so
+        neither can end the command and forge one of their own."""
+        from orchestrator.escape import annotation_message, annotation_property
+
         text = f"{self.message}" + (f" at {self.json_path}" if self.json_path != "$" else "")
         if self.hint:
             text += f" ({self.hint})"
-        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::{self.severity} file={self.file},line={self.line},col={self.col}::{text}"
+        where = f"file={annotation_property(self.file)},line={self.line},col={self.col}"
+        return f"::{self.severity} {where}::{annotation_message(text)}"
 
     def to_dict(self) -> dict:
         return asdict(self)

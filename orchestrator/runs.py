@@ -197,14 +197,25 @@ def expand(paths: Sequence[str]) -> list[Path]:
     """Spec files named directly, plus every *.yaml / *.yml inside a named directory."""
     out: list[Path] = []
     for raw in paths:
-        path = Path(raw)
+        path = Path(_plain_name(str(raw)))
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            out.extend(Path(_plain_name(str(p))) for p in found)
         else:
             out.append(path)
     if not out:
         raise OrchestrateError(f"no .yaml files in {', '.join(paths)}")
     return out
+
+
+def _plain_name(path: str) -> str:
+    """A spec path, refused when it holds a control character: a newline or an escape in a file
+    name forges lines in logs, terminals and CI annotations."""
+    from orchestrator.escape import CONTROL_IN_NAME, visible
+
+    if CONTROL_IN_NAME.search(path):
+        raise OrchestrateError(f"spec path {visible(path)} has control characters: rename the file")
+    return path
 
 
 def stdout() -> TextIO:

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.escape import CONTROL, visible
 
 MAX_BYTES = 1024 * 1024  # a run spec is a page of YAML; anything near 1 MiB is a mistake
 MAX_NODES = 20_000  # nodes after alias expansion: stops "billion laughs" long before memory does
@@ -254,6 +255,17 @@ class _Builder:
 
     def build_scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
         value = node.value
+        control = CONTROL.search(value)
+        if control:
+            # No spec value needs one, and in a terminal, a log or a PR comment an escape sequence
+            # acts (colours, hidden text, OSC-8 links): refused where it is written.
+            self.error(
+                node,
+                f"control character {visible(control.group(0))} in a value",
+                path,
+                "remove it (tabs and newlines are fine)",
+            )
+            return ""
         if self.interpolate and "${" in value:
             # An interpolated value is text, whatever it looks like: a subscription id of
             # digits must not turn into a number.
