@@ -200,6 +200,7 @@ def estimate_change(before, after) -> str:
 def diff_markdown(diffs: list) -> str:
     import jinja2
 
+    from orchestrator.escape import markdown_code
     from orchestrator.resources import TEMPLATES_DIR
 
     env = jinja2.Environment(
@@ -209,8 +210,11 @@ def diff_markdown(diffs: list) -> str:
         lstrip_blocks=False,
         undefined=jinja2.StrictUndefined,
     )
+    # Every value from a spec or a file name goes through `code` (or `cell` in a table): the
+    # comment is posted on a pull request, and a value must not render as Markdown or HTML.
     env.filters["show"] = show_value
-    env.filters["code"] = lambda text: f"`{text}`"
+    env.filters["code"] = markdown_code
+    env.filters["cell"] = lambda text: markdown_code(text, in_table=True)
     env.globals["estimate_change"] = estimate_change
     return env.get_template("diff.md.j2").render(diffs=diffs)
 

@@ -127,7 +127,7 @@ def test_two_files_and_markdown(tmp_path):
     assert result.output.startswith("### orchestrate diff")
     # A new model is a new deployment: the comment says how it goes live.
     assert re.search(
-        r"\*\*Rollout:\*\* deployment (demo-[0-9a-f]{6}) -> demo-[0-9a-f]{6}: created beside it; smoke and "
+        r"\*\*Rollout:\*\* `deployment (demo-[0-9a-f]{6}) -> demo-[0-9a-f]{6}: created beside it; smoke and "
         r"evaluate at 0 %; traffic 10 % for 600 s, then 100 %; then delete \1",
         result.output,
     )
@@ -191,3 +191,45 @@ def test_a_spec_whose_path_git_quotes_is_still_compared(repo):
     assert result.exit_code == 0, result.output
     specs = {s["new_name"]: s["status"] for s in json.loads(result.output)["specs"]}
     assert specs == {"specs/prod-é.yaml": "modified", "specs/untracked-ü.yaml": "added"}
+
+
+HOSTILE = (
+    "x`\n# Heading from a value\n@octocat ![img](https://example.invalid/p.png) <b>bold</b> "
+    "[link](https://example.invalid) <!-- hides the rest ``` | cell |"
+)
+
+
+def _rendered_outside_code(markdown: str) -> tuple[list[str], str]:
+    """(block token types, text of every inline token that is not code) as a real parser sees them."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    kinds = [t.type for t in tokens]
+    text = []
+    for t in tokens:
+        for child in t.children or []:
+            if child.type not in ("code_inline",):
+                text.append(f"{child.type}:{child.content}")
+    return kinds, "\n".join(text)
+
+
+def test_hostile_values_and_file_names_render_as_code_in_the_pr_comment(repo):
+    """Spec values and file names go into a PR comment: none may become a heading, a mention, an
+    image, a link, HTML or a comment (issue 22, item 4)."""
+    import yaml as pyyaml
+
+    spec = repo / "specs" / "phi3.yaml"
+    data = pyyaml.safe_load(spec.read_text())
+    data["dataset"]["source"] = HOSTILE  # a value: quoted by safe_dump, multi-line
+    spec.write_text(pyyaml.safe_dump(data, sort_keys=False))
+    (repo / "specs" / "@octocat <!-- x.yaml").write_text(PHI3.replace("epochs: 1", "epochs: zero"))
+    result = run("HEAD", "--format", "markdown")
+    assert result.exit_code == 1, result.output  # one spec does not validate
+    kinds, outside = _rendered_outside_code(result.output)
+    # Our own headings only: the title and one per spec.
+    assert kinds.count("heading_open") == 1 + 2, result.output
+    assert "html_block" not in kinds and "html_inline" not in outside
+    assert "image" not in outside and "link_open" not in outside
+    assert "@octocat" not in outside and "<!--" not in outside and "Heading from a value" not in outside
+    rows = [line for line in result.output.splitlines() if line.startswith("| `dataset.source`")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 3  # the table row is still one row of 4 cells
