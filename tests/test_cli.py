@@ -204,3 +204,23 @@ def test_a_second_apply_of_a_locked_run_is_refused_naming_the_holder(tmp_path, m
     assert result.exit_code == 1
     assert f"run is locked by pid {os.getpid()} on" in result.output
     assert not (tmp_path / "quickstart" / "state.json").exists()  # nothing ran
+
+
+def test_a_secret_in_the_environment_reaches_no_output(write_spec, reference_text, monkeypatch, tmp_path):
+    secret = "s3cr3t-" + "7" * 20
+    monkeypatch.setenv("SECRET", secret)
+    path = write_spec(reference_text.replace("register:\n  name: phi4-ultrachat", "register:\n  name: x${env:SECRET}"))
+    saved = tmp_path / "plan.json"
+    outputs = []
+    for args in (
+        ["plan", str(path), "--offline", "--out", str(saved)],
+        ["plan", str(path), "--offline", "-o", "json"],
+        ["validate", str(path), "--format", "github"],
+        ["validate", str(path), "-o", "json"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        outputs.append(result.output)
+    assert all(secret not in out for out in outputs)
+    assert "${env:SECRET} is not allowed here" in outputs[2]
+    assert not saved.exists() or secret not in saved.read_text()

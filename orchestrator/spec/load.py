@@ -46,6 +46,10 @@ _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
 _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _ENV = re.compile(r"\$(\$?)\{env:([^}]*)\}")
+# Where a spec may read the environment: the workspace's ids, which are not secrets but differ per
+# team or CI. Anywhere else a variable's value would be printed by plan, saved in plans, put into
+# Azure names and tags and PR comments: a secret in the environment must not get there by a typo.
+ENV_PATHS = frozenset(("workspace", key) for key in ("subscription_id", "resource_group", "name", "config_file"))
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -88,7 +92,13 @@ class _Loader(_BaseLoader):
         return super().resolve(kind, value, implicit)
 
 
-def load_spec(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, interpolate: bool = True) -> LoadedSpec:
+def load_spec(
+    path: str | os.PathLike,
+    *,
+    env: Mapping[str, str] | None = None,
+    interpolate: bool = True,
+    env_paths: frozenset | None = ENV_PATHS,
+) -> LoadedSpec:
     """Load a spec file. Raises SpecError with located diagnostics for any problem."""
     display = str(path)
     try:
@@ -113,11 +123,16 @@ def load_spec(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, 
                 )
             ]
         )
-    return load_text_bytes(raw, display, env=env, interpolate=interpolate)
+    return load_text_bytes(raw, display, env=env, interpolate=interpolate, env_paths=env_paths)
 
 
 def load_text_bytes(
-    raw: bytes, display: str, *, env: Mapping[str, str] | None = None, interpolate: bool = True
+    raw: bytes,
+    display: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    interpolate: bool = True,
+    env_paths: frozenset | None = ENV_PATHS,
 ) -> LoadedSpec:
     """Load a spec from bytes (a file, or a git blob); `display` names it in diagnostics."""
     if len(raw) > MAX_BYTES:
@@ -139,10 +154,17 @@ def load_text_bytes(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError([Diagnostic(display, line, 1, "file is not UTF-8 text", hint="save it as UTF-8")]) from None
-    return load_text(text, display, env=env, interpolate=interpolate)
+    return load_text(text, display, env=env, interpolate=interpolate, env_paths=env_paths)
 
 
-def load_text(text: str, display: str, *, env: Mapping[str, str] | None = None, interpolate: bool = True) -> LoadedSpec:
+def load_text(
+    text: str,
+    display: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    interpolate: bool = True,
+    env_paths: frozenset | None = ENV_PATHS,
+) -> LoadedSpec:
     """Load a spec from text; `display` names it in diagnostics."""
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
@@ -179,7 +201,7 @@ def load_text(text: str, display: str, *, env: Mapping[str, str] | None = None, 
                 )
             ]
         )
-    builder = _Builder(display, os.environ if env is None else env, interpolate)
+    builder = _Builder(display, os.environ if env is None else env, interpolate, env_paths)
     data = builder.build(nodes[0], ())
     if builder.diagnostics:
         raise SpecError(builder.diagnostics)
@@ -189,10 +211,11 @@ def load_text(text: str, display: str, *, env: Mapping[str, str] | None = None, 
 class _Builder:
     """Turns a composed node tree into dicts/lists/scalars, recording marks and problems."""
 
-    def __init__(self, display: str, env: Mapping[str, str], interpolate: bool):
+    def __init__(self, display: str, env: Mapping[str, str], interpolate: bool, env_paths: frozenset | None):
         self.display = display
         self.env = env
         self.interpolate = interpolate
+        self.env_paths = env_paths  # None: anywhere
         self.marks: dict = {}
         self.key_marks: dict = {}
         self.diagnostics: list[Diagnostic] = []
@@ -266,6 +289,16 @@ class _Builder:
                 "remove it (tabs and newlines are fine)",
             )
             return ""
+        if "${" in value and self.env_paths is not None and path not in self.env_paths:
+            named = [m.group(2) for m in _ENV.finditer(value) if not m.group(1)]
+            if named:
+                self.error(
+                    node,
+                    f"${{env:{named[0]}}} is not allowed here: only the workspace's ids are read from the environment",
+                    path,
+                    "write the value in the spec (a variable's value would show in plans, names and comments)",
+                )
+                return value  # as written: the variable is never read
         if self.interpolate and "${" in value:
             # An interpolated value is text, whatever it looks like: a subscription id of
             # digits must not turn into a number.

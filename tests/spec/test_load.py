@@ -50,7 +50,8 @@ def test_marks_are_one_based_lines_and_columns():
 
 
 def test_env_interpolation_substitutes_and_stays_text():
-    loaded = load_text("id: ${env:SUB}\nurl: https://${env:HOST}/x\n", "s.yaml", env={"SUB": "0042", "HOST": "h"})
+    text = "id: ${env:SUB}\nurl: https://${env:HOST}/x\n"
+    loaded = load_text(text, "s.yaml", env={"SUB": "0042", "HOST": "h"}, env_paths=None)  # anywhere
     assert loaded.data == {"id": "0042", "url": "https://h/x"}
 
 
@@ -59,12 +60,12 @@ def test_env_escape_keeps_literal():
 
 
 def test_missing_env_var_is_named_and_located():
-    [d] = diags("a: 1\nb: ${env:NOPE_NOT_SET}\n", env={})
+    [d] = diags("a: 1\nb: ${env:NOPE_NOT_SET}\n", env={}, env_paths=None)
     assert "NOPE_NOT_SET" in d.message and d.line == 2 and d.json_path == "$.b"
 
 
 def test_no_interpolation_when_disabled():
-    assert load_text("a: ${env:X}\n", "s.yaml", env={}, interpolate=False).data["a"] == "${env:X}"
+    assert load_text("a: ${env:X}\n", "s.yaml", env={}, interpolate=False, env_paths=None).data["a"] == "${env:X}"
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,14 @@ def test_any_text_loads_or_fails_with_a_located_diagnostic(text):
         assert exc.diagnostics
         for d in exc.diagnostics:
             assert d.line >= 1 and d.col >= 1 and d.message
+
+
+def test_env_is_read_only_for_the_workspace_ids_and_never_into_output():
+    """register.name: x${env:SECRET} printed the secret in plan, saved plans and annotations (issue 22)."""
+    secret = "s3cr3t-value-42"
+    text = "workspace:\n  subscription_id: ${env:SUB}\nregister:\n  name: x${env:SECRET}\n"
+    [d] = diags(text, env={"SUB": "0042", "SECRET": secret})
+    assert (d.line, d.json_path) == (4, "$.register.name")
+    assert "${env:SECRET} is not allowed here" in d.message and secret not in d.format() + d.format_github()
+    ok = load_text("workspace:\n  subscription_id: ${env:SUB}\n  name: $${env:LITERAL}\n", "s.yaml", env={"SUB": "1"})
+    assert ok.data == {"workspace": {"subscription_id": "1", "name": "${env:LITERAL}"}}
