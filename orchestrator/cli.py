@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 error or invalid spec; 2 usage error (or, with `plan
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -80,6 +81,15 @@ class _Group(click.Group):
                 raise
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            # The machine, not the code: a full disk or a quota (writes outside atomic_write, such as
+            # the data splits or a library's cache). Anything else is a bug and keeps its traceback.
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS) or os.environ.get(
+                "ORCHESTRATE_DEBUG"
+            ):
+                raise
+            click.echo(f"error: {exc.strerror}{f': {exc.filename}' if exc.filename else ''}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

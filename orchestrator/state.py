@@ -28,12 +28,16 @@ def atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Write via a temp file + rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a quota, a read-only folder: the old file stands, no .tmp left
+        tmp.unlink(missing_ok=True)
+        raise OrchestrateError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 class RunState:
@@ -48,11 +52,14 @@ class RunState:
         if not self.path.exists():
             return {"version": STATE_VERSION, "stages": {}}
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OrchestrateError(f"state file {self.path} is corrupt ({exc}); move it away to start over") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
             raise OrchestrateError(
-                f"state file {self.path} is corrupt ({exc.msg}); move it away to start over"
-            ) from None
+                f"state file {self.path} is corrupt (not a state object); move it away to start over"
+            )
+        return data
 
     def stages(self) -> dict[str, dict]:
         return self.load().get("stages", {})

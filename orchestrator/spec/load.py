@@ -22,6 +22,7 @@ from orchestrator.escape import CONTROL, visible
 
 MAX_BYTES = 1024 * 1024  # a run spec is a page of YAML; anything near 1 MiB is a mistake
 MAX_NODES = 20_000  # nodes after alias expansion: stops "billion laughs" long before memory does
+MAX_DEPTH = 64  # nesting levels: a spec has about five; Python's stack ends near 500
 
 JsonPath = tuple  # tuple[str | int, ...]
 
@@ -168,6 +169,15 @@ def load_text(
     """Load a spec from text; `display` names it in diagnostics."""
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except RecursionError:
+        # PyYAML's composer recurses once per level: ~490 nested [ or { exhaust the stack.
+        raise SpecError(
+            [
+                Diagnostic(
+                    display, 1, 1, "the document is nested too deeply to read", hint="a run spec is a few levels deep"
+                )
+            ]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -229,6 +239,18 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        self.display,
+                        node.start_mark.line + 1,
+                        node.start_mark.column + 1,
+                        f"the document is nested more than {MAX_DEPTH} levels deep",
+                        hint="a run spec is a few levels deep",
+                    )
+                ]
+            )
         self.count += 1
         if self.count > MAX_NODES:
             raise SpecError(
@@ -303,9 +325,11 @@ class _Builder:
             # An interpolated value is text, whatever it looks like: a subscription id of
             # digits must not turn into a number.
             return self.substitute(node, value, path)
-        if node.tag == _PLAIN:
-            return _resolve_plain(value)
-        return _construct_tagged(node.tag, value)
+        try:
+            return _resolve_plain(value) if node.tag == _PLAIN else _construct_tagged(node.tag, value)
+        except ValueError:  # an integer of more digits than Python converts (4300 by default)
+            self.error(node, f"number of {len(value)} digits is out of range", path, "write a realistic value")
+            return None
 
     def substitute(self, node: yaml.ScalarNode, value: str, path: JsonPath) -> str:
         def replace(match: re.Match) -> str:

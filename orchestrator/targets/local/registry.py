@@ -6,10 +6,39 @@ it instead of registering the same model twice.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
+from orchestrator.errors import OrchestrateError
+
 FINGERPRINT_TAG = "orchestrate.fingerprint"
+
+
+def _store_errors(fn):
+    """A locked or corrupt mlflow.db as one line, not a SQLAlchemy traceback (the registry is a
+    file under .orchestrate/: another orchestrate may hold it, or it was truncated)."""
+
+    @functools.wraps(fn)
+    def wrapped(root: Path, *args, **kwargs):
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError  # mlflow's own dependency, loaded with it
+
+        try:
+            return fn(root, *args, **kwargs)
+        except (SQLAlchemyError, MlflowException) as exc:
+            why = str(getattr(exc, "orig", None) or getattr(exc, "message", None) or exc).strip().splitlines()[0]
+            why = why.removeprefix("(sqlite3.OperationalError) ").removeprefix("(sqlite3.DatabaseError) ")
+            raise OrchestrateError(
+                f"the local model registry {root / 'mlflow.db'} cannot be used ({why}): if another orchestrate "
+                "is using it, wait for it; else move the file away to start over"
+            ) from None
+
+    return wrapped
+
+
+def _missing(exc) -> bool:
+    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _mlflow(root: Path):
@@ -25,19 +54,23 @@ def _mlflow(root: Path):
     return mlflow
 
 
+@_store_errors
 def find_version(root: Path, name: str, fingerprint: str) -> str | None:
     mlflow = _mlflow(root)
     client = mlflow.MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{name}'")
-    except mlflow.exceptions.MlflowException:
-        return None
+    except mlflow.exceptions.MlflowException as exc:
+        if _missing(exc):
+            return None
+        raise
     for v in versions:
         if v.tags.get(FINGERPRINT_TAG) == fingerprint:
             return v.version
     return None
 
 
+@_store_errors
 def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: str) -> str:
     """Register the fine-tuned HF folder as an MLflow transformers model (task llm/v1/chat)."""
     existing = find_version(root, name, fingerprint)
@@ -74,6 +107,7 @@ def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: s
     return version
 
 
+@_store_errors
 def model_path(root: Path, name: str, version: str) -> tuple[Path, Path]:
     """Local folders of a registered version's HF weights and its tokenizer."""
     mlflow = _mlflow(root)
@@ -85,6 +119,7 @@ def model_path(root: Path, name: str, version: str) -> tuple[Path, Path]:
     return model, tokenizer
 
 
+@_store_errors
 def delete_version(root: Path, name: str, version: str) -> None:
     mlflow = _mlflow(root)
     client = mlflow.MlflowClient()
@@ -92,5 +127,7 @@ def delete_version(root: Path, name: str, version: str) -> None:
         client.delete_model_version(name, version)
         if not client.search_model_versions(f"name='{name}'"):
             client.delete_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        pass  # already gone: destroy is idempotent
+    except mlflow.exceptions.MlflowException as exc:
+        if not _missing(exc):
+            raise
+        # already gone: destroy is idempotent
