@@ -24,9 +24,18 @@ class LockHeld(OrchestrateError):
     pass
 
 
-def atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write via a temp file + rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def private_dir(path: Path) -> Path:
+    """`path` and the folders missing above it, made 0700 (mkdir's parents=True ignores the mode)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def atomic_write(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Write via a temp file + rename, so readers never see half a file. Private by default: state,
+    routes and ports are this user's (folders 0700, files 0600)."""
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -40,11 +49,28 @@ def atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
         raise OrchestrateError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def trusted_dir(path: Path, *, allow_link: bool = False) -> Path:
+    """A state folder this user may write and delete in: refused when it is a symlink (git can
+    commit one, and destroy deletes beneath it) or belongs to someone else."""
+    if path.is_symlink() and not allow_link:
+        raise OrchestrateError(f"state folder {path} is a symbolic link; remove it (orchestrate makes its own)")
+    try:
+        owner = path.stat().st_uid
+    except FileNotFoundError:
+        return path
+    if owner != os.geteuid():
+        raise OrchestrateError(f"state folder {path} belongs to another user (uid {owner}); remove it or use your own")
+    return path
+
+
 class RunState:
     """The recorded stages of one run: {stage: {fingerprint, inputs, resource, ...}}."""
 
     def __init__(self, root: Path, run: str):
-        self.dir = root / run
+        # ORCHESTRATE_STATE_DIR is the user's own choice (a link to another disk is fine); the
+        # default .orchestrate/ and every run folder come with the checkout, so they are checked.
+        trusted_dir(root, allow_link="ORCHESTRATE_STATE_DIR" in os.environ)
+        self.dir = trusted_dir(root / run)
         self.path = self.dir / "state.json"
         self._writing = threading.Lock()  # stages running alongside record from their own thread
 
@@ -94,8 +120,8 @@ class RunLock:
         self.fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

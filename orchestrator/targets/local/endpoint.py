@@ -248,7 +248,14 @@ def port_free(port: int) -> bool:
         return True
 
 
+# What the processes this target starts run: the router, and gunicorn serving the inference server.
+OURS = ("orchestrator.targets.local.router", "azureml_inference_server_http.server.entry:app")
+
+
 def alive(pid: int | None) -> bool:
+    """Whether `pid` is one of this target's servers, running. A pid from a state file may have
+    been reused after a reboot, or the file edited: a process that is not one of ours is not
+    alive here, so nothing (stop() included) ever signals it."""
     if not pid:
         return False
     try:
@@ -257,9 +264,27 @@ def alive(pid: int | None) -> bool:
         return False
     try:  # our own child that exited: reap it, it is not alive
         done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        if done != 0:
+            return False
     except ChildProcessError:
-        return True
+        pass
+    command = command_of(pid)
+    return command is None or any(marker in command for marker in OURS)
+
+
+def command_of(pid: int) -> str | None:
+    """The process's command line ("" once it is gone), None where the system cannot say."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self/cmdline").exists():
+        try:
+            return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+    try:  # macOS and the BSDs: no /proc
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip()
 
 
 def stop(pid: int | None, grace_s: float = 30) -> None:
