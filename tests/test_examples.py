@@ -39,8 +39,9 @@ def test_github_workflow_commands_on_a_pull_request(tmp_path):
     spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 2"))
     _git(repo, "commit", "-qam", "two epochs")
     for name in ("Validate specs", "Diff against the base branch"):
-        command = re.sub(r"\$\{\{ github.base_ref \}\}", "main", steps[name])
-        proc = subprocess.run(command, shell=True, cwd=repo, env=_env(tmp_path), capture_output=True, text=True)
+        assert "${{" not in steps[name]  # values reach the script through env: only
+        env = {**_env(tmp_path), "BASE": "main"}
+        proc = subprocess.run(["bash", "-e", "-c", steps[name]], cwd=repo, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, (name, proc.stdout, proc.stderr)
     comment = (repo / "orchestrate-diff.md").read_text()
     assert (
@@ -59,7 +60,13 @@ def test_github_workflows_install_a_pinned_release_on_current_actions():
             for install in (s["run"] for s in steps if s.get("name") == "Install orchestrate"):
                 # A team's spec repository installs a release, not this checkout; the pin follows each release.
                 assert re.fullmatch(rf"pip install 'orchestrate-llm(\[azureml\])?=={re.escape(__version__)}'", install)
-            uses = {s["uses"].split("@")[0]: s["uses"].split("@")[1] for s in steps if "uses" in s}
+            assert all("${{" not in s.get("run", "") for s in steps), workflow.name  # env: only
+        # Pinned by commit SHA, the release in a comment (yaml drops comments: read the text).
+        pins = re.findall(r"uses: ([\w/-]+)@(\S+)(?:\s+#\s*(v[\d.]+))?", workflow.read_text())
+        assert pins and all(re.fullmatch(r"[0-9a-f]{40}", sha) and tag for _, sha, tag in pins), pins
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            assert job.get("timeout-minutes"), workflow.name
+            uses = {action: tag.split(".")[0] for action, _, tag in pins}
             # node20 actions stopped running on GitHub's runners in 2026-09: the first node24 majors.
             node24 = {
                 "actions/checkout": 6,

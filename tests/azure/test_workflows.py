@@ -18,20 +18,27 @@ from tests.test_examples import _git
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
-def _steps(workflow: str, job: str) -> dict[str, str]:
+def _steps(workflow: str, job: str) -> dict[str, dict]:
     data = yaml.safe_load((WORKFLOWS / workflow).read_text())
-    return {s["name"]: s["run"] for s in data["jobs"][job]["steps"] if "run" in s and "name" in s}
+    return {s["name"]: s for s in data["jobs"][job]["steps"] if "run" in s and "name" in s}
 
 
-def _run(command: str, repo, **values: str) -> subprocess.CompletedProcess:
-    """A workflow step's shell text with its ${{ ... }} expressions filled in, run in the repository."""
-    for expression, value in values.items():
-        command = command.replace("${{ " + expression + " }}", value)
+def _run(step: dict | str, repo, **values: str) -> subprocess.CompletedProcess:
+    """A workflow step run as GitHub runs it (bash -eo pipefail), its env: expressions filled in;
+    its script holds none (values reach it through env: only)."""
+    command, step_env = (step, {}) if isinstance(step, str) else (step["run"], step.get("env", {}))
     assert "${{" not in command, command
     env = {**os.environ, "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION, "GITHUB_OUTPUT": str(repo / "out.txt")}
+    for name, value in step_env.items():
+        for expression, filled in values.items():
+            value = value.replace("${{ " + expression + " }}", filled)
+        if "${{" not in value:  # vars.* and secrets: the test's own environment stands in
+            env[name] = value
     env["GITHUB_STEP_SUMMARY"] = str(repo / "summary.md")
     env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env['PATH']}"
-    return subprocess.run(["bash", "-e", "-c", command], cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", command], cwd=repo, env=env, capture_output=True, text=True
+    )
 
 
 def _repo(tmp_path):
@@ -99,3 +106,31 @@ def test_drift_check_fails_on_a_portal_edit_and_on_a_newer_version(emulator, tmp
     proc = _run(steps["Plan every spec"], repo)
     assert proc.returncode == 2, proc.stdout
     assert re.search(r"deployment .*instance_count is 3 on Azure, 1 in the spec", proc.stdout), proc.stdout
+
+
+def test_hostile_spec_names_run_no_code_in_the_apply_workflow(emulator, tmp_path):
+    """File names come from the pull request: a name like specs/a$(touch x).yaml must not run, in
+    the job that lists them nor in the jobs that hold the Azure identity (issue 22, item 1)."""
+    repo = _repo(tmp_path)
+    before = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    hostile = ["a$(touch pwned-1).yaml", "b`touch pwned-2`.yaml", 'c";touch pwned-3;".yaml', "d\nx.yaml"]
+    for name in hostile:
+        (repo / "specs" / name.replace("\\n", "\n")).write_text("version: 1\n")
+    spec = repo / "specs" / "run-a.yaml"
+    spec.write_text(spec.read_text().replace("epochs: 1", "epochs: 2"))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "hostile names")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    listed = _run(
+        _steps("orchestrate-apply.yml", "changed")["List changed specs"],
+        repo,
+        **{"github.event.before": before, "github.sha": sha},
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert (repo / "out.txt").read_text().strip() == 'runs=["run-a"]'  # the others are not run names
+    assert "4 changed spec name(s) are not run names" in listed.stdout
+    plan = _steps("orchestrate-apply.yml", "plan")["Plan"]
+    for name in hostile:  # even if a matrix value were one of them
+        proc = _run(plan, repo, **{"matrix.run": name.removesuffix(".yaml")})
+        assert proc.returncode == 1 and "::error::not a run name" in proc.stdout, proc.stdout
+    assert not list(repo.glob("pwned-*")) and not list(tmp_path.glob("pwned-*"))
