@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -47,17 +48,41 @@ def start_router(t: LocalTarget) -> dict:
     config = {
         "port": port,
         "key_file": str(t.dir / "endpoint.key"),
+        "backend_key_file": str(backend_key_file(t)),
         "routes_file": str(t.dir / "routes.json"),
         "timeout_ms": t.spec.deployment.timeout_ms,
+        "max_concurrent": t.spec.deployment.max_concurrent_requests_per_instance,
+        "log_file": str(t.dir / "router.log"),
     }
     atomic_write(t.dir / "router.json", json.dumps(config, indent=2) + "\n")
     proc = spawn(
         [sys.executable, "-m", "orchestrator.targets.local.router", "--config", str(t.dir / "router.json")],
         t.dir / "router.log",
+        child_environment(),
     )
     t.state.record("endpoint", {"pid": proc.pid, "port": port, "fingerprint": "", "inputs": None})
     wait_live(f"http://127.0.0.1:{port}/", t.spec.deployment.liveness, proc, t.dir / "router.log")
     return {"pid": proc.pid, "port": port}
+
+
+def backend_key_file(t: LocalTarget) -> Path:
+    """The secret the router adds to every request it forwards, and each deployment requires: a
+    deployment's port is on loopback, where any local user could reach it without the endpoint key."""
+    path = t.dir / "backend.key"
+    if not path.exists():
+        atomic_write(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
+    return path
+
+
+# What a child process (the router, a deployment) is given of this process's environment: what
+# Python, the libraries and the CPU runtimes read; not the rest (AZURE_CLIENT_SECRET, tokens, ...).
+_CHILD_NAMES = {"PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "PYTHONPATH", "VIRTUAL_ENV"}
+_CHILD_PREFIXES = ("HF_", "TRANSFORMERS_", "TORCH", "OMP_", "MKL_", "OPENBLAS_", "MLFLOW_", "DO_NOT_TRACK", "AZUREML_")
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in _CHILD_NAMES or k.startswith(_CHILD_PREFIXES)}
+    return {**keep, **extra}
 
 
 def admin(t: LocalTarget, method: str = "GET", body: dict | None = None) -> dict | None:
@@ -96,7 +121,10 @@ def start_deployment(t: LocalTarget, name: str, model_dir: Path, tokenizer_dir: 
     d = t.spec.deployment
     port = free_port()
     log = t.dir / f"deployment-{name}.log"
-    proc = spawn_scoring(model_dir, tokenizer_dir, port, log, d.timeout_ms, d.max_concurrent_requests_per_instance)
+    backend_key = backend_key_file(t).read_text().strip()
+    proc = spawn_scoring(
+        model_dir, tokenizer_dir, port, log, d.timeout_ms, d.max_concurrent_requests_per_instance, backend_key
+    )
     found = processes(t)
     old = found.get(name)
     # Recorded before the wait: a kill during it must not leave the process unknown.
@@ -204,26 +232,40 @@ def training_threads(t: LocalTarget) -> int | None:
 
 
 def spawn_scoring(
-    model_dir: Path, tokenizer_dir: Path, port: int, log: Path, timeout_ms: int, threads: int
+    model_dir: Path, tokenizer_dir: Path, port: int, log: Path, timeout_ms: int, threads: int, backend_key: str = ""
 ) -> subprocess.Popen:
     """The Azure ML inference server on 127.0.0.1:port running score.py. Its WSGI app under
-    gunicorn, as the server's own CLI binds 0.0.0.0 whatever it is told (reference/local-stack.md)."""
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(scoring_threads()),  # see training_threads
-        "AZUREML_ENTRY_SCRIPT": str(Path(__file__).with_name("score.py")),
-        "AZUREML_MODEL_DIR": str(model_dir),
-        "ORCHESTRATE_TOKENIZER_DIR": str(tokenizer_dir),
-        "ORCHESTRATE_TIMEOUT_MS": str(timeout_ms),
-        "SCORING_TIMEOUT_MS": str(timeout_ms),
-    }
+    gunicorn, as the server's own CLI binds 0.0.0.0 whatever it is told (reference/local-stack.md).
+    Threads: the router sends at most `threads` at once; four more so that a stray connection
+    to the port (loopback is anyone's) cannot hold the only one. Each deployment has its own
+    gunicorn control socket in its own folder, not ~/.gunicorn shared by all."""
+    env = child_environment(
+        OMP_NUM_THREADS=str(scoring_threads()),  # see training_threads
+        AZUREML_ENTRY_SCRIPT=str(Path(__file__).with_name("score.py")),
+        AZUREML_MODEL_DIR=str(model_dir),
+        ORCHESTRATE_TOKENIZER_DIR=str(tokenizer_dir),
+        ORCHESTRATE_TIMEOUT_MS=str(timeout_ms),
+        SCORING_TIMEOUT_MS=str(timeout_ms),
+        ORCHESTRATE_BACKEND_KEY=backend_key,
+    )
     timeout_s = str(timeout_ms // 1000 + 30)  # gunicorn's worker timeout and its drain on SIGTERM
     command = [
-        sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", str(threads),
-        "--timeout", timeout_s, "--graceful-timeout", timeout_s,
+        sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", str(threads + 4),
+        "--timeout", timeout_s, "--graceful-timeout", timeout_s, "--keep-alive", "5",
+        "--worker-tmp-dir", str(log.parent), *_no_control_socket(),
         "azureml_inference_server_http.server.entry:app",
     ]  # fmt: skip
     return spawn(command, log, env)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 26 opens a control socket, by default one ~/.gunicorn/gunicorn.ctl for every
+    server of the user: none is used here, so none is opened (older gunicorns have none)."""
+    try:
+        from gunicorn.config import KNOWN_SETTINGS
+    except ImportError:
+        return []
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
 def spawn(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:

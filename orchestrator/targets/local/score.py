@@ -9,6 +9,7 @@ model), ORCHESTRATE_TOKENIZER_DIR and ORCHESTRATE_TIMEOUT_MS.
 
 from __future__ import annotations
 
+import hmac
 import os
 
 from azureml_inference_server_http.api.aml_request import rawhttp
@@ -31,6 +32,12 @@ def init() -> None:
 
 @rawhttp
 def run(request) -> AMLResponse:
+    # Only the router may ask: it adds the backend key (router.py); the port is on loopback,
+    # reachable by any local user, who has not got the endpoint's key.
+    expected = os.environ.get("ORCHESTRATE_BACKEND_KEY", "")
+    given = request.headers.get("X-Orchestrate-Backend-Key", "")
+    if expected and not hmac.compare_digest(given.encode(), expected.encode()):
+        return AMLResponse({"error": "only the endpoint's router may call a deployment"}, 401, json_str=True)
     if request.method != "POST":
         return AMLResponse({"error": "POST the chat-completion payload"}, 405, json_str=True)
     try:
