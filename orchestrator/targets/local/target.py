@@ -200,8 +200,11 @@ def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
 def _destroy_endpoint(t: LocalTarget, entry: dict) -> None:
     endpoint.stop_all(t)
     endpoint.stop(t.state.stages().get("endpoint", {}).get("pid"), grace_s=5)
-    for name in ("endpoint.key", "routes.json", "router.json"):
+    for name in ("endpoint.key", "backend.key", "routes.json", "router.json"):
         (t.dir / name).unlink(missing_ok=True)
+    # The logs go with what wrote them (prompts and answers are in them): nothing of it stays.
+    for log in [*t.dir.glob("router.log*"), *t.dir.glob("deployment-*.log")]:
+        log.unlink(missing_ok=True)
 
 
 def _destroy_register(t: LocalTarget, entry: dict) -> None:

@@ -127,8 +127,8 @@ def finetune(
     ckpt = out_dir / "checkpoint.pt"
     history: list[dict] = []
     step = 0
-    if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
+    saved = _checkpoint(ckpt, progress)
+    if saved is not None:
         if ft.lora.enabled:
             set_peft_model_state_dict(model, saved["weights"])
         else:
@@ -200,6 +200,22 @@ def _lora_targets(model) -> list[str] | str:
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     attention = [n for n in ("q_proj", "k_proj", "v_proj", "o_proj") if n in names]
     return attention or "all-linear"
+
+
+def _checkpoint(ckpt: Path, progress) -> dict | None:
+    """The checkpoint a killed fine-tune left, read as tensors and plain data only (weights_only):
+    a file that needs more (pickled code, a tampered or foreign file) is not run, it is dropped and
+    the fine-tune starts over."""
+    import torch
+
+    if not ckpt.exists():
+        return None
+    try:
+        return torch.load(ckpt, weights_only=True)
+    except Exception as exc:  # UnpicklingError, a truncated file: what it is matters less than not running it
+        progress({"phase": "checkpoint", "message": f"{ckpt.name} unreadable ({type(exc).__name__}): starting over"})
+        ckpt.unlink(missing_ok=True)
+        return None
 
 
 def _mean_loss(entries: list[dict]) -> float:
