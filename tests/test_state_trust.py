@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,26 +20,49 @@ from orchestrator.targets.local import endpoint
 from tests.conftest import SPECS
 
 
-def test_a_pid_that_is_not_one_of_our_servers_is_never_signalled():
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+def _orphan(*argv: str) -> int:
+    """A process that is not this one's child (as after a reboot, or one started by anybody): its pid."""
+    script = " ".join(f"'{a}'" for a in argv)
+    out = subprocess.run(
+        ["sh", "-c", f"setsid {script} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True
+    )
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 5
+    # Until setsid has made it a session leader and exec'd it (its command line is then argv).
+    while time.monotonic() < deadline and not (endpoint.command_of(pid).startswith(argv[0]) and os.getpgid(pid) == pid):
+        time.sleep(0.05)
+    return pid
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's parent here may not reap it)."""
     try:
-        assert not endpoint.alive(bystander.pid)  # a reused pid, or an edited state file
-        endpoint.stop(bystander.pid, grace_s=1)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_pid_that_is_not_one_of_our_servers_is_never_signalled():
+    bystander = _orphan(sys.executable, "-c", "import time; time.sleep(60)")
+    try:
+        assert not endpoint.alive(bystander)  # a reused pid, or an edited state file
+        endpoint.stop(bystander, grace_s=1)
         time.sleep(0.2)
-        assert bystander.poll() is None  # still running: no SIGTERM, no SIGKILL
+        assert _running(bystander)  # still running: no SIGTERM, no SIGKILL
     finally:
-        bystander.kill()
-        bystander.wait()
+        os.kill(bystander, 9)
 
 
 def test_one_of_our_servers_is_alive_and_stops():
-    router = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.targets.local.router"],
-        start_new_session=True,
-    )
-    assert endpoint.alive(router.pid)
-    endpoint.stop(router.pid, grace_s=5)
-    assert router.wait(timeout=5) is not None and not endpoint.alive(router.pid)
+    # Started by an earlier orchestrate: not a child, but what it runs says it is the router.
+    router = _orphan(sys.executable, "-c", "import time; time.sleep(60)", "orchestrator.targets.local.router")
+    assert endpoint.alive(router)
+    endpoint.stop(router, grace_s=5)
+    deadline = time.monotonic() + 5
+    while _running(router) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(router) and not endpoint.alive(router)
 
 
 @pytest.fixture

@@ -304,12 +304,11 @@ def alive(pid: int | None) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    try:  # our own child that exited: reap it, it is not alive
+    try:  # our own child that exited: reap it, it is not alive; one that runs is ours, surely
         done, _ = os.waitpid(pid, os.WNOHANG)
-        if done != 0:
-            return False
+        return done == 0
     except ChildProcessError:
-        pass
+        pass  # started by an earlier orchestrate (or not by us at all): ask what it runs
     command = command_of(pid)
     return command is None or any(marker in command for marker in OURS)
 
