@@ -113,18 +113,22 @@ def load_spec(
     except OSError as exc:
         raise SpecError([Diagnostic(display, 1, 1, f"cannot read the file: {exc.strerror}")]) from None
     if raw is None:
-        raise SpecError(
-            [
-                Diagnostic(
-                    display,
-                    1,
-                    1,
-                    f"file is larger than {MAX_BYTES // 1024} KiB",
-                    hint="a run spec is a short YAML file; is this the right file?",
-                )
-            ]
-        )
+        raise _too_large(display)
     return load_text_bytes(raw, display, env=env, interpolate=interpolate, env_paths=env_paths)
+
+
+def _too_large(display: str) -> SpecError:
+    return SpecError(
+        [
+            Diagnostic(
+                display,
+                1,
+                1,
+                f"file is larger than {MAX_BYTES // 1024} KiB",
+                hint="a run spec is a short YAML file; is this the right file?",
+            )
+        ]
+    )
 
 
 def load_text_bytes(
@@ -137,17 +141,7 @@ def load_text_bytes(
 ) -> LoadedSpec:
     """Load a spec from bytes (a file, or a git blob); `display` names it in diagnostics."""
     if len(raw) > MAX_BYTES:
-        raise SpecError(
-            [
-                Diagnostic(
-                    display,
-                    1,
-                    1,
-                    f"file is larger than {MAX_BYTES // 1024} KiB",
-                    hint="a run spec is a short YAML file; is this the right file?",
-                )
-            ]
-        )
+        raise _too_large(display)
     if b"\x00" in raw:
         raise SpecError([Diagnostic(display, 1, 1, "file is binary, not YAML text", hint="name a .yaml file")])
     try:

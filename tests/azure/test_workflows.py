@@ -41,6 +41,18 @@ def _run(step: dict | str, repo, **values: str) -> subprocess.CompletedProcess:
     )
 
 
+def _list_changed(repo, before: str, sha: str) -> subprocess.CompletedProcess:
+    """The apply workflow's first job on the push from `before` to `sha`: only run-a is listed."""
+    listed = _run(
+        _steps("orchestrate-apply.yml", "changed")["List changed specs"],
+        repo,
+        **{"github.event.before": before, "github.sha": sha},
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert (repo / "out.txt").read_text().strip() == 'runs=["run-a"]'
+    return listed
+
+
 def _repo(tmp_path):
     """A spec repository: specs/run-a.yaml (subscription from the environment, as committed)."""
     repo = tmp_path / "repo"
@@ -69,13 +81,7 @@ def test_apply_on_merge_plans_then_applies_the_saved_plan(emulator, tmp_path):
     _git(repo, "commit", "-qm", "two epochs, locked")
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
 
-    listed = _run(
-        _steps("orchestrate-apply.yml", "changed")["List changed specs"],
-        repo,
-        **{"github.event.before": before, "github.sha": sha},
-    )
-    assert listed.returncode == 0, listed.stderr
-    assert (repo / "out.txt").read_text().strip() == 'runs=["run-a"]'
+    _list_changed(repo, before, sha)
 
     proc = _run(steps["Plan"], repo, **{"matrix.run": "run-a"})
     assert proc.returncode == 0, proc.stderr
@@ -121,13 +127,7 @@ def test_hostile_spec_names_run_no_code_in_the_apply_workflow(emulator, tmp_path
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "hostile names")
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    listed = _run(
-        _steps("orchestrate-apply.yml", "changed")["List changed specs"],
-        repo,
-        **{"github.event.before": before, "github.sha": sha},
-    )
-    assert listed.returncode == 0, listed.stderr
-    assert (repo / "out.txt").read_text().strip() == 'runs=["run-a"]'  # the others are not run names
+    listed = _list_changed(repo, before, sha)  # the others are not run names
     assert "4 changed spec name(s) are not run names" in listed.stdout
     plan = _steps("orchestrate-apply.yml", "plan")["Plan"]
     for name in hostile:  # even if a matrix value were one of them
