@@ -207,7 +207,7 @@ def _many(
     from orchestrator import runs
     from orchestrator.views import color_enabled, plan_json, plan_text
 
-    out = runs.stdout()
+    out, err = runs.stdout(), runs.stderr()
     results = runs.in_pool(
         paths,
         lambda path: runs.prepare(
@@ -241,7 +241,7 @@ def _many(
         for r in results:
             runs.release(r)
         raise
-    runs.execute_all(results, parallel=parallel, fail_fast=fail_fast, output=output, out=out)
+    runs.execute_all(results, parallel=parallel, fail_fast=fail_fast, output=output, out=out, err=err)
     if output == "json":
         rows = [{"run": r.name, "spec": r.path, "error": r.error, "exit_code": r.exit_code} for r in results]
         click.echo(json.dumps({"event": "summary", "runs": rows}), file=out)

@@ -133,9 +133,12 @@ def execute_all(
     fail_fast: bool,
     output: str,
     out: TextIO,
+    err: TextIO | None = None,
 ) -> None:
     """Execute every run with a plan that has changes, `parallel` at a time (local runs one at a
-    time). With `fail_fast`, a failure keeps the runs not started yet from starting."""
+    time). With `fail_fast`, a failure keeps the runs not started yet from starting. `out` and
+    `err` are the real streams, taken before any Azure call: a run's Events made while another
+    run's upload has sys.stderr muted (calls.quiet_stderr) would write into the mute."""
     from orchestrator.apply import execute
     from orchestrator.events import Events
 
@@ -149,7 +152,7 @@ def execute_all(
             if fail_fast and failed:
                 run.error, run.exit_code = "not started: an earlier run failed (--fail-fast)", EXIT_ERROR
                 return
-            events = Events("json" if output == "json" else "text", run=run.name, many=True, out=out)
+            events = Events("json" if output == "json" else "text", err, run=run.name, many=True, out=out)
             try:
                 execute(run.target, run.plan, events)
             except (OrchestrateError, ImportError) as exc:
@@ -221,6 +224,11 @@ def _plain_name(path: str) -> str:
 def stdout() -> TextIO:
     """The real stdout, taken before any Azure call swaps sys.stdout out (calls.quiet_sdk)."""
     return sys.stdout
+
+
+def stderr() -> TextIO:
+    """The real stderr, taken before any upload mutes sys.stderr (calls.quiet_stderr)."""
+    return sys.stderr
 
 
 def plan_many(

@@ -170,3 +170,30 @@ print(len(target.calls), sorted({{m.split(".")[0] for m in sys.modules}} & {{"to
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["18", "[]"]  # 9 stages applied, 9 destroyed; nothing heavy imported
+
+
+def test_runs_of_many_keep_their_lines_while_another_run_mutes_stderr(spec, tmp_path):
+    """apply DIR: a run's events are made in its thread; if another run's upload has sys.stderr
+    muted at that moment (calls.quiet_stderr), its lines went into the mute and were lost."""
+    from orchestrator import runs
+    from orchestrator.targets.azureml.calls import quiet_stderr
+
+    real = io.StringIO()
+    muted, release = threading.Event(), threading.Event()
+
+    def hold_the_mute() -> None:  # another run, uploading its data
+        with quiet_stderr():
+            muted.set()
+            release.wait(10)
+
+    target = FakeTarget(spec, tmp_path)
+    run = runs.Run("specs/a.yaml", name="a", target=target, plan=make_plan(spec, target.observe()))
+    other = threading.Thread(target=hold_the_mute)
+    other.start()
+    assert muted.wait(5)
+    try:
+        runs.execute_all([run], parallel=1, fail_fast=False, output="text", out=io.StringIO(), err=real)
+    finally:
+        release.set()
+        other.join()
+    assert "[a] smoke_test: done" in real.getvalue()
