@@ -71,11 +71,8 @@ def _get(t: AzureMLTarget, name: str, version: str, locked: bool = False):
     pre-flight can say archived, and since when, instead of "not found"."""
     from azure.ai.ml.entities import Model
 
-    if version == "latest":
-        found = _latest(t, name)
-        version = str(found.version) if found is not None else ""
-        if not version:
-            version = _newest_archived(t, name)
+    if version == "latest":  # the newest active version, else (every one archived) the newest of all
+        version = _newest(t, name) or _newest(t, name, archived_too=True)
     raw = t.find(f"resolve model {name}", t.registry.models._get, name, version) if version else None
     if raw is None:
         fix = (
@@ -90,23 +87,15 @@ def _get(t: AzureMLTarget, name: str, version: str, locked: bool = False):
     return Model._from_rest_object(raw)
 
 
-def _latest(t: AzureMLTarget, name: str):
-    """The version `latest` names, or None when the registry lists none (a misspelt name, or every
-    version archived: the SDK then raises its ValidationException rather than a 404)."""
-    from azure.ai.ml.exceptions import MlException
+def _newest(t: AzureMLTarget, name: str, archived_too: bool = False) -> str:
+    """The newest version of `name` ("" when the registry lists none: a misspelt name, or, of the
+    active ones, every version archived), ordered as the SDK orders `label="latest"`.
 
-    try:
-        return t.find(f"resolve model {name}", t.registry.models.get, name, label="latest")
-    except MlException:
-        return None
-
-
-def _newest_archived(t: AzureMLTarget, name: str) -> str:
-    """The newest version of `name`, archived ones included ("" when there is none at all).
-
-    azure-ai-ml 1.35's registry `models.list(name)` drops `list_view_type` (it lists active
-    versions only), so the list goes through the SDK's own registry client with the REST
-    contract's `listViewType=All` (RegistryModelVersions_List)."""
+    One list through the SDK's own registry client: its `models.get(label="latest")` lists and
+    then gets the version (which `_get` reads anyway, for the fields its `Model` drops), raises
+    a ValidationException rather than a 404 for an empty list, and its `models.list(name)` drops
+    `list_view_type`; the REST contract's `listViewType=All` (RegistryModelVersions_List) finds
+    the archived ones."""
     from azure.ai.ml._utils._registry_utils import REGISTRY_DATAPLANE_API_VERSION
     from azure.core.rest import HttpRequest
 
@@ -116,7 +105,10 @@ def _newest_archived(t: AzureMLTarget, name: str) -> str:
         f"/subscriptions/{client._config.subscription_id}/resourceGroups/{ops._resource_group_name}/providers/"
         f"Microsoft.MachineLearningServices/registries/{ops._registry_name}/models/{name}/versions"
     )
-    request = HttpRequest("GET", path, params={"api-version": REGISTRY_DATAPLANE_API_VERSION, "listViewType": "All"})
+    params = {"api-version": REGISTRY_DATAPLANE_API_VERSION, "$orderBy": "createdtime desc", "$top": "1"}
+    if archived_too:
+        params["listViewType"] = "All"
+    request = HttpRequest("GET", path, params=params)
 
     def listed() -> list[str]:
         response = client.send_request(request)
@@ -126,7 +118,7 @@ def _newest_archived(t: AzureMLTarget, name: str) -> str:
         return [str(v.get("name", "")) for v in response.json().get("value", [])]
 
     versions = [v for v in t.azure(f"list the versions of model {name}", listed) if v]
-    return max(versions, key=lambda v: (len(v), v)) if versions else ""
+    return versions[0] if versions else ""
 
 
 def _component(t: AzureMLTarget) -> str:
