@@ -67,14 +67,15 @@ def refuse(checks) -> None:
 def retirement(name: str, what: str, dates: dict[str, date], today: date, successor: str = "") -> Check:
     """A lifecycle check from dates by kind ("fine-tune retirement", ...): past one is a failure,
     within WARN_DAYS of one a warning."""
+    if not dates:
+        return ok(name, f"{what} is current")
+    kind, when = min(dates.items(), key=lambda kv: kv[1])  # the earliest decides
     then = f"; successor: {successor}" if successor else ""
-    for kind, when in sorted(dates.items(), key=lambda kv: kv[1]):
-        if when <= today:
-            return fail(name, f"{what} is retired: its {kind} was {when.isoformat()}{then}")
-    for kind, when in sorted(dates.items(), key=lambda kv: kv[1]):
-        days = (when - today).days
-        if days <= WARN_DAYS:
-            return warn(name, f"{what} retires in {days} days: its {kind} is {when.isoformat()}{then}")
+    days = (when - today).days
+    if days <= 0:
+        return fail(name, f"{what} is retired: its {kind} was {when.isoformat()}{then}")
+    if days <= WARN_DAYS:
+        return warn(name, f"{what} retires in {days} days: its {kind} is {when.isoformat()}{then}")
     return ok(name, f"{what} is current")
 
 
