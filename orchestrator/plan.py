@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.kinds import Action, PlanMode
 from orchestrator.model_defaults import Setting, effective
-from orchestrator.preflight import Check, Verdict
+from orchestrator.preflight import Check
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages import BY_NAME, STAGES
 
@@ -84,10 +84,6 @@ class Plan:
             f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[REPLACE]} to replace, "
             f"{c[DELETE]} to delete, {c[SKIP]} unchanged."
         )
-
-    @property
-    def refused(self) -> bool:
-        return any(c.verdict == Verdict.FAIL for c in self.checks)
 
     def stage(self, name: str) -> PlannedStage:
         return next(s for s in self.stages if s.name == name)
