@@ -35,13 +35,17 @@ def _tagged(models: list, t: AzureMLTarget, fingerprint: str):
     return next((m for m in models if is_ours(m, t.spec) and tagged_fingerprint(m) == fingerprint), None)
 
 
-def find(t: AzureMLTarget, fingerprint: str) -> tuple[str, bool] | None:
-    """(version, archived) of the version registered for this fingerprint, or None."""
-    model = _tagged(_versions(t), t, fingerprint)
-    if model is not None:
-        return str(model.version), False
-    model = _tagged(_versions(t, archived=True), t, fingerprint)
-    return (str(model.version), True) if model is not None else None
+def find(t: AzureMLTarget, fingerprint: str, read: dict[bool, list] | None = None) -> tuple[str, bool] | None:
+    """(version, archived) of the version registered for this fingerprint, or None. The archived
+    versions are listed only when the active ones lack it; `read` keeps what was listed, by view."""
+    read = {} if read is None else read
+    for archived in (False, True):
+        if archived not in read:
+            read[archived] = _versions(t, archived)
+        model = _tagged(read[archived], t, fingerprint)
+        if model is not None:
+            return str(model.version), archived
+    return None
 
 
 def version(t: AzureMLTarget) -> str:
@@ -70,12 +74,13 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     job = t.current("finetune", "job") or t.seen.job.name
     name = t.spec.register_name
-    found = find(t, planned.fingerprint)
+    read: dict[bool, list] = {}
+    found = find(t, planned.fingerprint, read)
     if found is not None and found[1]:
         t.azure(f"restore {name}:{found[0]}", t.ml.models.restore, name, version=found[0])
         events.emit("progress", "register", message=f"restored {name}:{found[0]}, archived by destroy")
-    if found is None:
-        found = (_next_version(t), False)
+    if found is None:  # find listed both views: the next integer is read off them
+        found = (_next_version(read[False] + read[True]), False)
         t.azure(
             f"register {name}:{found[0]}",
             t.ml.models.create_or_update,
@@ -85,9 +90,9 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     return {"name": name, "version": found[0], "job": job, "detail": f"{name} version {found[0]} from job {job}"}
 
 
-def _next_version(t: AzureMLTarget) -> str:
+def _next_version(versions: list) -> str:
     """One more than the highest integer version, archived ones included (Azure never reuses one)."""
-    numbers = [int(v) for m in _versions(t) + _versions(t, archived=True) if (v := str(m.version)).isdigit()]
+    numbers = [int(v) for m in versions if (v := str(m.version)).isdigit()]
     return str(max(numbers, default=0) + 1)
 
 
