@@ -81,6 +81,8 @@ class Operation:
     outcome: str = "Succeeded"  # or Failed
     delete: bool = False
     status: str = "InProgress"
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Logged:
     host: str
     path: str
     status: int
+    auth: str = ""  # blob requests: bearer | sharedkey | sas:<signature> | none
+    at: float = 0.0  # time.monotonic() when it was handled
 
     @property
     def mutating(self) -> bool:
@@ -116,7 +120,23 @@ class Scored:
 class Config:
     lro_ticks: int = 2  # status polls (requests) before an operation completes
     job_ticks: int = 6  # requests from submission to a terminal job state
-    seconds: dict = field(default_factory=lambda: {"operation": 0.0, "job": 0.0})  # wall time floors (bench)
+    # Wall-time floors, in seconds: "operation" for any long-running operation unless its kind has
+    # its own ("onlineendpoints", "deployments", "computes"); "job" for a job. On Azure they are
+    # minutes: the SDK's recorded session test_online_deployment_create (azure-sdk-assets,
+    # recordings/online_services/e2etests/) creates an endpoint in 50 s (PUT 10:35:40, operation
+    # endTime 10:36:31) and a deployment in about 6.5 min, each PUT answered 201 with
+    # `x-ms-async-operation-timeout: PT30M`.
+    seconds: dict = field(default_factory=lambda: {"operation": 0.0, "job": 0.0})
+    # A job's states as its GETs read them: [(state, reads), ...], the last one final. None: the
+    # request clock's NotStarted -> Preparing -> Queued -> Running -> job_outcome.
+    job_states: list | None = None
+    # listSecrets with `expirableSecret` answers a SAS (`secretsType: Sas`) that expires after
+    # `expireAfterHours`, or after sas_seconds when set (tests); the blob service refuses it after.
+    sas_seconds: float | None = None
+    # An identity-based default datastore (`credentialsType: None`, recorded in azure-sdk-assets
+    # recordings/datastore/e2etests/test_blob_store_credential_less.json): listSecrets answers 400
+    # and the storage account takes only Azure AD tokens (shared keys and SAS are refused).
+    identity_datastore: bool = False
     retry_after_ms: int = 1  # azure-core reads 0 as "no hint" and falls back to its 30 s interval
     job_outcome: str = "Completed"  # Completed | Failed
     deployment_outcome: str = "Succeeded"  # Succeeded | Failed
@@ -165,6 +185,7 @@ class AzureEmulator:
         self.lock = threading.RLock()
         self.keys = {"primaryKey": "pk-" + uuid.uuid4().hex, "secondaryKey": "sk-" + uuid.uuid4().hex}
         self.hooks: list[list] = []  # [method, pattern, action, matches to let pass first]
+        self.sas: dict[str, float] = {}  # SAS signatures handed out -> their expiry (time.time())
         self._seed_registry()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -264,7 +285,8 @@ class AzureEmulator:
                     self.hooks.remove(hook)
                     action(req)
             response = self._fault(req) or self._route(req)
-            self.requests.append(Logged(req.method, req.host, full, response.status))
+            auth = _blob_auth(req) if req.host.endswith(".blob.core.windows.net") else ""
+            self.requests.append(Logged(req.method, req.host, full, response.status, auth, time.monotonic()))
             return response
 
     def _fault(self, req: Request) -> Response | None:
@@ -322,6 +344,8 @@ class AzureEmulator:
             job = self.store.get(key)
             if job is None or job["properties"]["status"] in ("Completed", "Failed", "Canceled"):
                 continue
+            if self.config.job_states is not None:
+                continue  # scripted: its reads move it (get)
             run["ticks"] += 1
             progress = ["NotStarted", "Preparing", "Queued", "Running"]
             if run["ticks"] >= self.config.job_ticks and now - run["since"] >= self.config.seconds["job"]:
@@ -335,6 +359,7 @@ class AzureEmulator:
                 job["properties"]["status"] = progress[min(run["ticks"] * len(progress) // self.config.job_ticks, 3)]
 
     def _finish(self, op: Operation) -> None:
+        op.ended = time.time()
         res = self.store.get(op.resource)
         if res is None:
             return
@@ -345,12 +370,19 @@ class AzureEmulator:
                     del self.store[key]
             return
         res["properties"]["provisioningState"] = op.outcome
+        if "/onlineendpoints/" in op.resource and "/deployments/" not in op.resource and op.outcome == "Succeeded":
+            # The scoring URI is null until the endpoint exists (the recorded PUT answers
+            # `scoringUri: null`; the GET after the operation has it).
+            res["properties"]["scoringUri"] = f"https://{_tail(op.resource)}.{LOCATION}.inference.ml.azure.com/score"
+            res["properties"]["swaggerUri"] = res["properties"]["scoringUri"].replace("/score", "/swagger.json")
 
     def _start_operation(self, key: str, *, delete: bool = False, outcome: str = "Succeeded") -> dict[str, str]:
         op_id = uuid.uuid4().hex
-        self.operations[op_id] = Operation(
-            key, self.config.lro_ticks, time.monotonic() + self.config.seconds["operation"], outcome, delete
-        )
+        kind = next((k for k in ("deployments", "onlineendpoints", "computes") if f"/{k}/" in key), "operation")
+        if kind == "onlineendpoints" and "/deployments/" in key:
+            kind = "deployments"
+        seconds = self.config.seconds.get(kind, self.config.seconds["operation"])
+        self.operations[op_id] = Operation(key, self.config.lro_ticks, time.monotonic() + seconds, outcome, delete)
         url = (
             f"https://{ARM}/subscriptions/{_sub(key)}/providers/Microsoft.MachineLearningServices/locations/"
             f"{LOCATION}/mfeOperationsStatus/{op_id}?api-version=2024-01-01-preview"
@@ -359,6 +391,7 @@ class AzureEmulator:
             "Azure-AsyncOperation": url,
             "Location": url.replace("mfeOperationsStatus", "mfeOperationResults"),
             "x-ms-retry-after-ms": str(self.config.retry_after_ms),
+            "x-ms-async-operation-timeout": "PT30M",  # as recorded on the endpoint and deployment PUTs
         }
 
     def _busy(self, key: str) -> bool:
@@ -391,6 +424,15 @@ class AzureEmulator:
 
     def get(self, req: Request, **_) -> Response:
         res = self.store.get(req.path.lower())
+        run = self.jobs_started.get(req.path.lower())
+        if res is not None and run is not None and self.config.job_states is not None:
+            run["reads"] = run.get("reads", 0) + 1
+            left = run["reads"]
+            for state, reads in self.config.job_states:
+                res["properties"]["status"] = state
+                left -= reads
+                if left <= 0:
+                    break
         return (
             Response(200, res) if res is not None else _error(404, "ResourceNotFound", f"{_tail(req.path)} not found")
         )
@@ -455,7 +497,9 @@ class AzureEmulator:
         body = req.json()
         res = self._resource(req, body, state="Creating" if created else "Updating")
         if "/onlineendpoints/" in key and "/deployments/" not in key:
-            res["properties"]["scoringUri"] = f"https://{_tail(key)}.{LOCATION}.inference.ml.azure.com/score"
+            old = self.store.get(key, {}).get("properties", {})
+            res["properties"]["scoringUri"] = old.get("scoringUri")  # null while it is being created
+            res["properties"]["swaggerUri"] = old.get("swaggerUri")
             res["properties"].setdefault("traffic", {})
             refused = _refused_traffic(res["properties"], lambda d: f"{key}/deployments/{d.lower()}" in self.store)
             if refused:
@@ -496,7 +540,19 @@ class AzureEmulator:
         operation = self.operations.get(op)
         if operation is None:
             return _error(404, "NotFound", "no such operation")
-        body = {"id": op, "name": op, "status": operation.status}
+        # The recorded shape (test_online_deployment_create): startTime, endTime (0001-01-01 while it
+        # runs), percentComplete (0.0 throughout, as recorded) and `status` "Updating" while a PUT's
+        # operation runs; a DELETE's says "InProgress" (ARM's async-operation default).
+        running = operation.status == "InProgress"
+        body = {
+            "id": f"/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/locations/{LOCATION}/"
+            f"mfeOperationsStatus/{op}",
+            "name": op,
+            "startTime": _iso(operation.started),
+            "endTime": "0001-01-01T00:00:00+00:00" if operation.ended is None else _iso(operation.ended),
+            "percentComplete": 0.0,
+            "status": ("InProgress" if operation.delete else "Updating") if running else operation.status,
+        }
         if operation.status == "Failed":
             body["error"] = {
                 "code": "DeploymentFailed",
@@ -599,7 +655,23 @@ class AzureEmulator:
         return Response(200, self._datastore(req.path.lower().rsplit("/", 1)[0]))
 
     def datastore_secrets(self, req: Request, **_) -> Response:
-        return Response(200, {"secretsType": "AccountKey", "key": "ZW11bGF0b3Ita2V5"})
+        """Datastores_ListSecrets. An identity-based datastore has none: 400 with the message quoted in
+        the issue from a live workspace ("No secrets for credentials of type None."; the code is ours).
+        With `expirableSecret` (the SDK sends {"expirableSecret": true, "expireAfterHours": 1}) Azure
+        answers a SAS, `secretsType: Sas`, whose `se` is its expiry; without it, the account key."""
+        if self.config.identity_datastore:
+            return _error(400, "UserError", "No secrets for credentials of type None.")
+        body = req.json() if req.body else {}
+        if not body.get("expirableSecret"):
+            return Response(200, {"secretsType": "AccountKey", "key": "ZW11bGF0b3Ita2V5"})
+        seconds = self.config.sas_seconds or float(body.get("expireAfterHours") or 1) * 3600
+        expiry = time.time() + seconds
+        signature = uuid.uuid4().hex
+        self.sas[signature] = expiry
+        se = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry))
+        return Response(
+            200, {"secretsType": "Sas", "sasToken": f"sv=2021-08-06&sr=c&sp=racwdl&se={se}&sig={signature}"}
+        )
 
     def list_keys(self, req: Request, **_) -> Response:
         key = req.path.lower().rsplit("/", 1)[0]
@@ -758,6 +830,9 @@ class AzureEmulator:
 
     # --- blob -------------------------------------------------------------------------------------
     def _blob(self, req: Request) -> Response:
+        refused = self._blob_refused(req)
+        if refused is not None:
+            return refused
         account = req.host.split(".")[0]
         parts = req.path.lstrip("/").split("/", 1)
         container, name = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -821,6 +896,21 @@ class AzureEmulator:
             del self.blobs[key]
             return Response(202, b"", _blob_headers())
         return Response(200, blob["data"], headers)
+
+    def _blob_refused(self, req: Request) -> Response | None:
+        """Storage's own authorization: a request needs a shared key, a SAS that has not expired, or an
+        Azure AD token; an account with shared-key access off (identity-based) takes only the token
+        (403 KeyBasedAuthenticationNotPermitted). Signatures are not verified, only who signed."""
+        auth = _blob_auth(req)
+        if auth == "none":
+            return _blob_error(401, "NoAuthenticationInformation")
+        if auth != "bearer" and self.config.identity_datastore:
+            return _blob_error(403, "KeyBasedAuthenticationNotPermitted")
+        if auth.startswith("sas:"):
+            expiry = self.sas.get(auth[4:])
+            if expiry is None or expiry <= time.time():
+                return _blob_error(403, "AuthenticationFailed")
+        return None
 
     def _blob_list(self, account: str, container: str, prefix: str) -> Response:
         items = "".join(
@@ -945,7 +1035,7 @@ class AzureEmulator:
                 "endpoint": "core.windows.net",
                 "protocol": "https",
                 "isDefault": True,
-                "credentials": {"credentialsType": "AccountKey"},
+                "credentials": {"credentialsType": "None" if self.config.identity_datastore else "AccountKey"},
             },
         }
 
@@ -1036,6 +1126,21 @@ def _refused_traffic(props: dict, exists: Callable[[str], bool]) -> str:
 
 def _tail(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _blob_auth(req: Request) -> str:
+    header = req.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return "bearer"
+    if header.startswith("SharedKey "):
+        return "sharedkey"
+    if "sig" in req.query:
+        return "sas:" + req.query["sig"]
+    return "none"
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
 
 
 def _sub(key: str) -> str:
