@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from orchestrator.targets.azureml.target import AzureMLTarget
 
 POLL_SECONDS = 30.0  # between job status reads; ORCHESTRATE_POLL_SECONDS overrides
-TERMINAL = {"Completed": True, "Finished": True, "Failed": False, "Canceled": False, "NotResponding": False}
+# The REST JobStatus of the api-version the SDK sends (azure-ai-ml 1.35,
+# _restclient/arm_ml_service/models/_enums.py) ends a job in Completed, Failed or Canceled only.
+# "NotResponding is the only state that is exempt from strict transition orders. A run can go from
+# NotResponding to any of the previous states": a missed heartbeat, waited on like Running, Paused,
+# Finalizing and the rest (the SDK's own run-history TERMINAL_STATUSES lists it; it is not).
+TERMINAL = {"Completed": True, "Failed": False, "Canceled": False}
 
 
 def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
@@ -37,7 +42,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
                 return Observed(False, note=f"{ended}: apply submits {name}")
             break
         status = state_of(job.status)
-        if status in ("Completed", "Finished"):
+        if status == "Completed":
             t.seen.job = job
             return t.observed(
                 True,
@@ -48,7 +53,9 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
             )
         if status not in TERMINAL:
             t.seen.attach = name
-            return Observed(False, note=f"job {name} is {status}: apply re-attaches to it (nothing is resubmitted)")
+            return Observed(
+                False, note=f"job {name} is {status or 'Unknown'}: apply re-attaches to it (nothing is resubmitted)"
+            )
         ended = f"job {name} {status}"
     old = cached.get("job")
     if old and cached.get("fingerprint") != fingerprint:
@@ -111,7 +118,8 @@ def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
         job = t.azure(f"read job {name}", t.ml.jobs.get, name)
         status = state_of(job.status)
         if status != last:
-            events.emit("progress", "finetune", message=f"job {name}: {status}")
+            note = " (no heartbeat from the job; Azure may resume it: waiting)" if status == "NotResponding" else ""
+            events.emit("progress", "finetune", message=f"job {name}: {status}{note}")
             last = status
         if status in TERMINAL:
             if TERMINAL[status]:
