@@ -3,7 +3,9 @@ identity-based datastores and SAS credentials that expire (issue: long-running A
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 from tests.azure.conftest import spawn
 from tests.azure.test_apply_azure import _mutated
@@ -22,10 +24,53 @@ def _serving(emulator) -> dict[str, int]:
     return {name: share for name, share in endpoint["properties"]["traffic"].items() if share}
 
 
+def test_a_killed_apply_s_deployment_create_is_waited_for_never_deleted(emulator, azure_spec, orchestrate, monkeypatch):
+    emulator.config.seconds["deployments"] = 60.0  # a deployment's create lasts about a minute
+    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "2")
+    box = _kill_on(emulator, "PUT", DEPLOYMENT_PUT)  # the PUT is handled: the create goes on on Azure
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    (deployment,) = [v for k, v in emulator.resources("deployments").items()]
+    assert deployment["properties"]["provisioningState"] == "Creating"
+    created_at = time.monotonic()
+
+    plan = orchestrate("plan", azure_spec)
+    assert "deployment is Creating (an operation in progress on Azure): apply waits for it" in plan.output
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - created_at >= 60  # it waited the create out
+    assert "is Creating (an operation in progress on Azure): waiting for it to end" in result.output
+    assert _deployment_requests(emulator, "DELETE") == []
+    assert len(_deployment_requests(emulator, "PUT")) == 1  # the killed apply's: none over it
+    ((name, share),) = _serving(emulator).items()
+    assert share == 100 and name == deployment["name"]
+    assert _kinds_now(emulator) == EXPECTED
+    # Waiting reads the deployment once per poll interval, not in a loop.
+    reads = [r for r in _deployment_requests(emulator, "GET") if r.at >= created_at]
+    assert len(reads) <= 60 / 2 + 5, len(reads)
+
+
 def _kinds_now(emulator) -> dict[str, int]:
     from tests.azure.test_apply_azure import _kinds
 
     return _kinds(emulator)
+
+
+def test_ctrl_c_while_waiting_is_one_line_and_deletes_nothing(emulator, azure_spec):
+    emulator.config.seconds["deployments"] = 600.0
+    box = _kill_on(emulator, "PUT", DEPLOYMENT_PUT)
+    box["proc"] = spawn("apply", azure_spec, "-y")
+    assert box["proc"].wait(timeout=120) == -signal.SIGKILL
+    waiting: dict = {}
+    # The second apply's third read of the deployment: it is waiting for the create to end.
+    emulator.on("GET", DEPLOYMENT_PUT, lambda req: os.kill(waiting["proc"].pid, signal.SIGINT), nth=3)
+    waiting["proc"] = spawn("apply", azure_spec, "-y")
+    _, err = waiting["proc"].communicate(timeout=120)
+    assert waiting["proc"].returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted during deployment; deployment demo-")
+    assert _deployment_requests(emulator, "DELETE") == []
+    assert len(_deployment_requests(emulator, "PUT")) == 1
 
 
 def test_a_job_not_responding_for_a_while_is_waited_on_not_resubmitted(emulator, azure_spec, orchestrate):

@@ -68,8 +68,18 @@ quiet_sdk = _Muted("stdout")
 quiet_stderr = _Muted("stderr")
 
 
-def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep=time.sleep, **kwargs) -> T:
-    """fn(*args, **kwargs) with retries. ResourceNotFoundError passes through for callers to handle."""
+def call(
+    what: str,
+    fn: Callable[..., T],
+    *args,
+    attempts: int = ATTEMPTS,
+    sleep=time.sleep,
+    retry_conflict: bool = True,
+    **kwargs,
+) -> T:
+    """fn(*args, **kwargs) with retries. ResourceNotFoundError passes through for callers to handle.
+    retry_conflict=False: a 409 is raised at once, for a caller that waits it out (waits.patiently)."""
+    transient = TRANSIENT if retry_conflict else TRANSIENT - {409}
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -89,7 +99,7 @@ def call(what: str, fn: Callable[..., T], *args, attempts: int = ATTEMPTS, sleep
         except HttpResponseError as exc:
             status = exc.status_code
             code, message = error_parts(exc)
-            if status not in TRANSIENT or attempt == attempts:
+            if status not in transient or attempt == attempts:
                 tried = f" (after {attempt} attempts)" if attempt > 1 else ""
                 raise AzureError(
                     f"{what} failed{tried}: {status or ''} {code}: {message}".replace("  ", " "), status, code

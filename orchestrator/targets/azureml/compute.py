@@ -13,7 +13,7 @@ from orchestrator.preflight import Check
 from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import deployment as deployments
-from orchestrator.targets.azureml import quota
+from orchestrator.targets.azureml import quota, waits
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint, tags
 from orchestrator.targets.azureml.seen import UNREAD
@@ -50,6 +50,12 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         return Observed(False)
     if state_of(cluster.provisioning_state) == "Failed":
         return Observed(False, note=f"cluster {c.name} is in state Failed")
+    if waits.busy(cluster):
+        return Observed(
+            False,
+            note=f"cluster {c.name} is {waits.busy(cluster)} (an operation in progress on Azure): apply waits for "
+            "it to end, then decides",
+        )
     same_size = (cluster.size or "").lower() == c.sku.lower()
     if not is_ours(cluster, t.spec):
         # A shared (team) cluster: used as it is, never scaled or changed; only its size must match.
@@ -167,8 +173,12 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         return {"gpus": gpus, "detail": f"serverless {sku}, {nodes} node{'s' if nodes != 1 else ''}{gpu_text}"}
     c = t.compute
     cluster = t.seen.compute
-    if cluster is UNREAD:
-        cluster = t.find("read the compute cluster", t.ml.compute.get, c.name)
+
+    def read():
+        return t.find("read the compute cluster", t.ml.compute.get, c.name)
+
+    if cluster is UNREAD or waits.busy(cluster):
+        cluster = waits.settled(f"compute cluster {c.name}", read, events, "compute")
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
         return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
@@ -185,8 +195,16 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
                 tier=tier,
                 tags=tags(t.spec, "compute", planned.fingerprint),
             )
-            t.azure(
-                f"{verb} compute cluster {c.name}", lambda: t.ml.compute.begin_create_or_update(spec_cluster).result()
+            waits.patiently(
+                f"compute cluster {c.name}",
+                lambda: t.azure(
+                    f"{verb} compute cluster {c.name}",
+                    lambda: t.ml.compute.begin_create_or_update(spec_cluster).result(),
+                    retry_conflict=False,
+                ),
+                read,
+                events,
+                "compute",
             )
 
         try:

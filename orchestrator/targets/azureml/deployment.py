@@ -21,7 +21,7 @@ from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets import dataprep
 from orchestrator.targets.azureml import endpoint as endpoints
-from orchestrator.targets.azureml import entities, quota, register
+from orchestrator.targets.azureml import entities, quota, register, waits
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 from orchestrator.targets.azureml.seen import UNREAD
@@ -72,6 +72,12 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         current = rollout.serving(served(t, fresh=False), name)
         beside = f"create beside {current.name} (serving {current.traffic}%)" if current else ""
         return Observed(False, note=beside)
+    if waits.busy(deployment):
+        return Observed(
+            False,
+            note=f"deployment is {waits.busy(deployment)} (an operation in progress on Azure): apply waits for it "
+            "to end, then decides",
+        )
     if state_of(deployment.provisioning_state) != "Succeeded":
         return Observed(False, note=f"deployment is {state_of(deployment.provisioning_state)}: apply updates it")
     drift = [
@@ -87,26 +93,58 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return t.observed(True, tagged_fingerprint(deployment), cached)
 
 
+def read(t: AzureMLTarget, name: str):
+    return t.find("read the deployment", t.ml.online_deployments.get, name, t.spec.deployment.endpoint)
+
+
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     d = t.spec.deployment
     name = deployment_name(t.spec)
-    # Checked in the pre-flight; again now, since the fine-tune took hours and the quota is shared.
-    t.seen.deployments = None  # as they are now
-    preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
+    what = f"deployment {d.endpoint}/{name}"
     reg = {"name": t.spec.register_name, "version": register.version(t)}
-    deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
-    try:
-        t.azure(
-            f"deploy {d.endpoint}/{name}", lambda: t.ml.online_deployments.begin_create_or_update(deployment).result()
-        )
-    except AzureError as exc:
-        done = rollout.rollback(t, name, None, delete=d.rollout.blue_green)
-        raise OrchestrateError(f"deployment {d.endpoint}/{name} failed: {exc}; {done}") from None
-    return {
+    done = {
         "model": f"{reg['name']}:{reg['version']}",
         "deployment": name,
         "detail": f"{d.endpoint}/{name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}",
     }
+    # An operation in progress (a killed apply's create) is waited out, never PUT over: then what
+    # it made decides. The same deployment, made: nothing to do.
+    current = waits.settled(what, lambda: read(t, name), events, "deployment")
+    if current is not None and _made_as_planned(t, current, planned.fingerprint):
+        events.emit("progress", "deployment", message=f"{what} was made by an earlier apply: kept as it is")
+        return done
+    # Checked in the pre-flight; again now, since the fine-tune took hours and the quota is shared.
+    t.seen.deployments = None  # as they are now
+    preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
+    deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
+    try:
+        waits.patiently(
+            what,
+            lambda: t.azure(
+                f"deploy {d.endpoint}/{name}",
+                lambda: t.ml.online_deployments.begin_create_or_update(deployment).result(),
+                retry_conflict=False,
+            ),
+            lambda: read(t, name),
+            events,
+            "deployment",
+        )
+    except AzureError as exc:
+        if exc.status == 409:  # still busy after Azure's timeout: another operation's, not ours to delete
+            raise OrchestrateError(f"{what} failed: {exc}; nothing was deleted") from None
+        undone = rollout.rollback(t, name, None, delete=d.rollout.blue_green)
+        raise OrchestrateError(f"{what} failed: {exc}; {undone}") from None
+    return done
+
+
+def _made_as_planned(t: AzureMLTarget, current, fingerprint: str) -> bool:
+    d = t.spec.deployment
+    return (
+        state_of(current.provisioning_state) == "Succeeded"
+        and tagged_fingerprint(current) == fingerprint
+        and str(current.instance_count) == str(d.instance_count)
+        and str(current.instance_type).lower() == str(d.sku).lower()
+    )
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:
@@ -133,16 +171,33 @@ def quota_need(t: AzureMLTarget, endpoint, name: str) -> quota.Need:
 
 # --- the router primitives (target.Router) -------------------------------------------------------------
 def set_traffic(t: AzureMLTarget, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
-    found = t.azure("read the endpoint", t.ml.online_endpoints.get, t.spec.deployment.endpoint)
-    found.traffic = dict(traffic)
-    found.mirror_traffic = dict(mirror)
-    t.azure("route traffic", lambda: t.ml.online_endpoints.begin_create_or_update(found).result())
-    t.seen.endpoint = found
+    endpoint = t.spec.deployment.endpoint
+
+    def route():
+        found = t.azure("read the endpoint", t.ml.online_endpoints.get, endpoint)
+        found.traffic = dict(traffic)
+        found.mirror_traffic = dict(mirror)
+        t.azure(
+            "route traffic", lambda: t.ml.online_endpoints.begin_create_or_update(found).result(), retry_conflict=False
+        )
+        return found
+
+    t.seen.endpoint = waits.patiently(f"endpoint {endpoint}", route, lambda: endpoints.read(t), t.events, "traffic")
 
 
 def delete_deployment(t: AzureMLTarget, name: str) -> None:
     endpoint = t.spec.deployment.endpoint
-    t.azure(f"delete deployment {name}", lambda: t.ml.online_deployments.begin_delete(name, endpoint).result())
+    waits.patiently(
+        f"deployment {endpoint}/{name}",
+        lambda: t.azure(
+            f"delete deployment {name}",
+            lambda: t.ml.online_deployments.begin_delete(name, endpoint).result(),
+            retry_conflict=False,
+        ),
+        lambda: read(t, name),
+        t.events,
+        "deployment",
+    )
     t.seen.deployments = None
 
 

@@ -11,7 +11,8 @@ from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
 from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
-from orchestrator.targets.azureml import entities
+from orchestrator.targets.azureml import entities, waits
+from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
 from orchestrator.targets.azureml.seen import UNREAD
 
@@ -35,6 +36,12 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         return Observed(True, "", None, note="an endpoint of this name exists and was not created by this run")
     if state_of(endpoint.provisioning_state) == "Failed":
         return Observed(False, note="endpoint is in state Failed: apply updates it")
+    if waits.busy(endpoint):
+        return Observed(
+            False,
+            note=f"endpoint is {waits.busy(endpoint)} (an operation in progress on Azure): apply waits for it to "
+            "end, then decides",
+        )
     others = [d.name for d in listed(t) if not is_ours(d, t.spec)]
     kept = (
         f"it also holds {', '.join(others)}, not made by this run (--force deletes it)"
@@ -49,16 +56,34 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     # and no operation tells beforehand); the fine-tune submits its job only once it was accepted,
     # so whatever happens before that answer is handed to the fine-tune too.
     accepted = t.seen.endpoint_accepted
+    what = f"endpoint {t.spec.deployment.endpoint}"
     try:
-        name, poller = _put(t)
-    except Exception as exc:
+        current = read(t)
+        if current is not None and is_ours(current, t.spec):
+            _accept(accepted)  # the name is this run's already
+        if waits.busy(current):  # a killed apply's create or update: waited out, never PUT over
+            current = waits.settled(what, lambda: read(t), events, "endpoint")
+        if (
+            current is not None
+            and is_ours(current, t.spec)
+            and state_of(current.provisioning_state) == "Succeeded"
+            and tagged_fingerprint(current) == planned.fingerprint
+        ):
+            events.emit("progress", "endpoint", message=f"{what} was made by an earlier apply: kept as it is")
+            return {"scoring_uri": current.scoring_uri, "detail": f"{current.name} (key auth) {current.scoring_uri}"}
+        name, poller = waits.patiently(what, lambda: _put(t), lambda: read(t), events, "endpoint")
+    except BaseException as exc:
         if not accepted.done():
-            accepted.set_exception(exc)
+            accepted.set_exception(exc if isinstance(exc, Exception) else OrchestrateError("interrupted"))
         raise
-    if not accepted.done():
-        accepted.set_result(True)
+    _accept(accepted)
     result = t.azure(f"create endpoint {name}", poller.result, attempts=1)  # the PUT was retried, not its wait
     return {"scoring_uri": result.scoring_uri, "detail": f"{name} (key auth) {result.scoring_uri}"}
+
+
+def _accept(accepted) -> None:
+    if not accepted.done():
+        accepted.set_result(True)
 
 
 def _put(t: AzureMLTarget):
@@ -69,7 +94,16 @@ def _put(t: AzureMLTarget):
     traffic = dict(current.traffic or {}) if current is not None else None  # an update keeps the routes
     endpoint = entities.endpoint(t.spec, t.prints, traffic=traffic)
     try:
-        poller = t.azure(f"create endpoint {endpoint.name}", t.ml.online_endpoints.begin_create_or_update, endpoint)
+        poller = t.azure(
+            f"create endpoint {endpoint.name}",
+            t.ml.online_endpoints.begin_create_or_update,
+            endpoint,
+            retry_conflict=False,
+        )
+    except AzureError as exc:
+        if exc.status == 409:
+            raise  # an operation in progress: waited out by the caller
+        raise _taken(endpoint.name, exc) from None
     except OrchestrateError as exc:
         raise _taken(endpoint.name, exc) from None
     return endpoint.name, poller
@@ -92,7 +126,17 @@ def _taken(name: str, exc: OrchestrateError) -> OrchestrateError:
 def delete(t: AzureMLTarget, entry: dict) -> None:
     endpoint = read(t)
     if endpoint is not None and is_ours(endpoint, t.spec):
-        t.azure(f"delete endpoint {endpoint.name}", lambda: t.ml.online_endpoints.begin_delete(endpoint.name).result())
+        waits.patiently(
+            f"endpoint {endpoint.name}",
+            lambda: t.azure(
+                f"delete endpoint {endpoint.name}",
+                lambda: t.ml.online_endpoints.begin_delete(endpoint.name).result(),
+                retry_conflict=False,
+            ),
+            lambda: read(t),
+            t.events,
+            "endpoint",
+        )
 
 
 def apply_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:

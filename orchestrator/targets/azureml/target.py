@@ -20,10 +20,11 @@ from typing import Any, ClassVar
 
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
-from orchestrator.plan import Observed
+from orchestrator.events import Events
+from orchestrator.plan import Observed, PlannedStage
 from orchestrator.rollout import Served, deployment_name
 from orchestrator.spec.model import Compute, RunSpec
-from orchestrator.target import BaseTarget, StageHandler
+from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready
 from orchestrator.targets import smoke
 from orchestrator.targets.azureml import compute, connect, data, deployment, endpoint, finetune, model, register
 from orchestrator.targets.azureml.calls import call
@@ -56,6 +57,11 @@ class AzureMLTarget(BaseTarget):
         self._registry = None
         self.seen = Seen()
         self._scoring: tuple[str, str] | None = None  # (scoring URI, key) once invoke needed them
+        self.events: Events | None = None  # the apply's, for the waits of the router's calls (waits.py)
+
+    def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
+        self.events = events
+        return super().apply_stage(planned, events, ready)
 
     def resolve_pins(self, locked, upgrade):
         return model.pins(self, locked, upgrade)
