@@ -94,3 +94,41 @@ def test_a_job_found_not_responding_is_reattached(emulator, azure_spec, orchestr
     result = orchestrate("apply", azure_spec, "-y")
     assert result.exit_code == 0, result.output
     assert [m for m in _mutated(emulator, 0) if m == "PUT jobs"] == ["PUT jobs"]
+
+
+def test_an_identity_based_datastore_locks_with_the_azure_ad_token(emulator, azure_spec, orchestrate):
+    emulator.config.identity_datastore = True
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 0, result.output
+    lock_calls = [r for r in emulator.requests if LOCK_BLOB in r.path]
+    assert len(lock_calls) >= 4  # create, name, lease, release at least
+    assert {r.auth for r in lock_calls} == {"bearer"}
+    assert all(r.status < 400 or r.status == 404 for r in lock_calls), [(r.path, r.status) for r in lock_calls]
+    assert _kinds_now(emulator) == EXPECTED
+
+
+def test_an_expiring_sas_is_renewed_and_the_lock_holds_through_a_long_finetune(
+    emulator, azure_spec, tmp_path, monkeypatch
+):
+    emulator.config.sas_seconds = 3.0  # the lock's SAS runs out long before the fine-tune ends
+    emulator.config.seconds["job"] = 12.0
+    monkeypatch.setenv("ORCHESTRATE_LOCK_RENEW_SECONDS", "0.5")
+    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0.5")
+    first = spawn("apply", azure_spec, "-y")
+    deadline = time.time() + 60
+    while not any(r.method == "PUT" and "/jobs/" in r.path for r in emulator.requests):
+        assert time.time() < deadline and first.poll() is None, first.stderr.read() if first.poll() else ""
+        time.sleep(0.1)
+    time.sleep(5)  # past the first SAS's expiry, the job still running
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "other-machine"))
+    second = spawn("apply", azure_spec, "-y")
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 1, err[-2000:]
+    assert "is locked on Azure by" in err and f"pid {first.pid}" in err
+    _, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err[-2000:]
+    assert "could not renew the run lock" not in first_err
+    renewals = [r for r in emulator.requests if LOCK_BLOB in r.path and "comp=lease" in r.path and r.method == "PUT"]
+    signatures = {r.auth for r in renewals if r.auth.startswith("sas:")}
+    assert len(signatures) >= 3  # fresh SASes, several times over the run
+    assert [r.status for r in renewals if r.status == 403] == []  # never sent with an expired SAS

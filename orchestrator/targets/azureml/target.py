@@ -58,9 +58,12 @@ class AzureMLTarget(BaseTarget):
         self.seen = Seen()
         self._scoring: tuple[str, str] | None = None  # (scoring URI, key) once invoke needed them
         self.events: Events | None = None  # the apply's, for the waits of the router's calls (waits.py)
+        self._lock: Any = None  # the run lock's lease, once taken (lock.py)
 
     def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
         self.events = events
+        if self._lock is not None:
+            self._lock.check()  # a lost lease stops the apply before its next billable call
         return super().apply_stage(planned, events, ready)
 
     def resolve_pins(self, locked, upgrade):
@@ -150,7 +153,16 @@ class AzureMLTarget(BaseTarget):
     def lock(self, force: bool = False):
         from orchestrator.targets.azureml.lock import LeaseLock
 
-        return _Guarded(self, LeaseLock(self.ml, self.spec.name, force=force))
+        return _Guarded(self, LeaseLock(self.ml, self.spec.name, force=force, credential=self._cred, report=self._say))
+
+    def _say(self, line: str) -> None:
+        """A line from the lease renewer: through the apply's events, else straight to stderr."""
+        import sys
+
+        if self.events is not None:
+            self.events.emit("warning", "lock", message=line)
+        else:
+            print(line, file=sys.__stderr__, flush=True)
 
     # --- invoke and status ------------------------------------------------------------------------
     def scoring_uri(self) -> str:
@@ -206,9 +218,11 @@ class _Guarded:
         from azure.core.exceptions import ClientAuthenticationError
 
         try:
-            return self.lock.__enter__()
+            self.target._lock = self.lock.__enter__()
         except ClientAuthenticationError as exc:
             raise connect.auth_error(self.target.credential_kind, exc) from None
+        return self.target._lock
 
     def __exit__(self, *exc):
+        self.target._lock = None
         return self.lock.__exit__(*exc)
