@@ -132,3 +132,24 @@ def test_an_expiring_sas_is_renewed_and_the_lock_holds_through_a_long_finetune(
     signatures = {r.auth for r in renewals if r.auth.startswith("sas:")}
     assert len(signatures) >= 3  # fresh SASes, several times over the run
     assert [r.status for r in renewals if r.status == 403] == []  # never sent with an expired SAS
+
+
+def test_a_lost_lease_stops_the_apply_before_its_next_stage(emulator, azure_spec, monkeypatch):
+    from tests.azure.emulator import STORAGE_ACCOUNT
+
+    emulator.config.seconds["job"] = 4.0
+    monkeypatch.setenv("ORCHESTRATE_LOCK_RENEW_SECONDS", "0.3")
+    monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "0.3")
+    key = (STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi4-ultrachat")
+
+    def taken_by_another(request) -> None:  # someone broke the lease and took it
+        emulator.blobs[key]["lease"] = {"id": "someone-else", "expires": time.time() + 60, "duration": 60}
+
+    emulator.on("GET", r"/jobs/phi4-ultrachat-ft-", taken_by_another, nth=2)
+    proc = spawn("apply", azure_spec, "-y")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-2000:]
+    assert "error: the run lock of phi4-ultrachat was lost (LeaseIdMismatchWithLeaseOperation)" in err
+    assert "the apply stopped before its next stage" in err and "Traceback" not in err
+    assert not emulator.resources("deployments")  # nothing billable after the loss
+    assert not [r for r in emulator.requests if r.method == "PUT" and "/models/" in r.path]
