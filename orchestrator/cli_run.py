@@ -363,7 +363,7 @@ def _status_of(path: str, credential: str | None):
     from orchestrator.apply import get_target
     from orchestrator.plan import make_plan
     from orchestrator.spec.validate import load_runspec
-    from orchestrator.status import deployment_rows, status_rows
+    from orchestrator.status import deployment_rows, model_metrics, status_rows
 
     the_spec = load_runspec(path)
     target = get_target(the_spec, credential)
@@ -373,16 +373,17 @@ def _status_of(path: str, credential: str | None):
     endpoint = observed.get("endpoint")
     served = target.deployments() if endpoint is not None and endpoint.exists else []
     rows = status_rows(the_plan, observed, records, target.scoring_uri)
-    return the_spec, (rows, deployment_rows(served, records), the_plan.checks)
+    achieved = model_metrics(served, target.model_metrics)
+    return the_spec, (rows, deployment_rows(served, records), the_plan.checks, achieved)
 
 
 def _status_shown(the_spec, rows, output: str) -> str:
     from orchestrator.views import status_json, status_text
 
-    stages, deployments, checks = rows
+    stages, deployments, checks, achieved = rows
     if output == "json":
-        return status_json(the_spec, stages, deployments, checks)
-    return status_text(stages, deployments, checks)
+        return status_json(the_spec, stages, deployments, checks, achieved)
+    return status_text(stages, deployments, checks, achieved)
 
 
 @cli.command()

@@ -66,3 +66,23 @@ def deployment_rows(served: list, records: Mapping[str, dict]) -> list[dict]:
             row["scores"] = smoke["scores"]
         rows.append(row)
     return rows
+
+
+def model_metrics(served: list, read: Callable[[str], dict]) -> dict:
+    """What the serving model's fine-tune achieved, and the one registered before it (kept with
+    each registered model: `read(name:version)`): {"serving": {model, metrics}, "previous": ...}."""
+    from orchestrator import metrics
+    from orchestrator.rollout import serving
+
+    current = serving(served, "")
+    if current is None or not current.model:
+        return {}
+    name, version = metrics.split_ref(current.model)
+    out = {"serving": {"model": f"{name}:{version}", "metrics": read(f"{name}:{version}")}}
+    if version.isdigit():
+        for older in range(int(version) - 1, max(0, int(version) - 6), -1):
+            found = read(f"{name}:{older}")
+            if found:
+                out["previous"] = {"model": f"{name}:{older}", "metrics": found}
+                break
+    return out

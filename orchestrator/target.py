@@ -111,6 +111,10 @@ class Target(Router, Protocol):
         """Delete what one stage made (only what this run made)."""
         ...
 
+    def model_metrics(self, ref: str) -> dict[str, float]:
+        """The fine-tune metrics kept with a registered model (as a deployment names it), {} if none."""
+        ...
+
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         """What an interrupt during `stage` leaves running (`alongside`: stages still running too)."""
         ...
@@ -267,6 +271,9 @@ class BaseTarget:
         if destroy is not None:
             destroy(self, self.state.stages().get(name, {}))
         self.state.forget(name)
+
+    def model_metrics(self, ref: str) -> dict[str, float]:
+        return {}
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         return ""

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -223,7 +223,9 @@ def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
 
 
-def status_text(rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = ()) -> str:
+def status_text(
+    rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = (), achieved: Mapping | None = None
+) -> str:
     lines = []
     for row in rows:
         extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
@@ -238,14 +240,42 @@ def status_text(rows: list[StatusRow], deployments: Sequence[dict] = (), checks:
         scores = d.get("scores") or {}
         gate = f"  {scores['metric']} {scores['candidate']:.1f}" if scores.get("candidate") is not None else ""
         lines.append(f"  {d['name']:<24} {d['traffic']:>3}%{mirror}  {d['state']:<9} {d['model']}{gate}{who}")
+    lines.extend(metrics_text(achieved or {}))
     notable = checks_text(checks, only_notable=True)
     if notable:
         lines.extend(["pre-flight:", *notable])
     return "\n".join(lines)
 
 
-def status_json(spec: RunSpec, rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = ()) -> str:
-    data = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
+def metrics_text(achieved: Mapping) -> list[str]:
+    """The serving model's fine-tune metrics, and the previous model's with the change."""
+    from orchestrator import metrics
+
+    serving, previous = achieved.get("serving"), achieved.get("previous")
+    if not serving:
+        return []
+    lines = ["fine-tune metrics:"]
+    if not serving["metrics"]:
+        shown = "none kept with the model"
+    elif previous:
+        shown = metrics.against(serving["metrics"], previous["metrics"], label="previous")
+    else:
+        shown = metrics.line(serving["metrics"])
+    lines.append(f"  serving  {serving['model']:<24} {shown}")
+    if previous:
+        lines.append(f"  previous {previous['model']:<24} {metrics.line(previous['metrics'])}")
+    return lines
+
+
+def status_json(
+    spec: RunSpec,
+    rows: list[StatusRow],
+    deployments: Sequence[dict] = (),
+    checks: Sequence = (),
+    achieved: Mapping | None = None,
+) -> str:
+    data: dict[str, Any] = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
     data["deployments"] = list(deployments)
     data["checks"] = [c.to_dict() for c in checks]
+    data["metrics"] = dict(achieved or {})
     return json.dumps(data, indent=2)

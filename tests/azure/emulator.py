@@ -137,6 +137,10 @@ class Config:
     # recordings/datastore/e2etests/test_blob_store_credential_less.json): listSecrets answers 400
     # and the storage account takes only Azure AD tokens (shared keys and SAS are refused).
     identity_datastore: bool = False
+    # What a fine-tune job logs to its run (the Trainer's keys): key -> [(step, value), ...]. While it
+    # runs, its reads reveal the loss step by step; the end-of-training keys come when it completes.
+    job_metrics: dict = field(default_factory=lambda: _trainer_metrics(1.2345, 1.4321, 1.6789))
+    tracking_status: int = 200  # what the MLflow tracking server answers (404: the run is not there)
     retry_after_ms: int = 1  # azure-core reads 0 as "no hint" and falls back to its 30 s interval
     job_outcome: str = "Completed"  # Completed | Failed
     deployment_outcome: str = "Succeeded"  # Succeeded | Failed
@@ -425,8 +429,9 @@ class AzureEmulator:
     def get(self, req: Request, **_) -> Response:
         res = self.store.get(req.path.lower())
         run = self.jobs_started.get(req.path.lower())
-        if res is not None and run is not None and self.config.job_states is not None:
+        if res is not None and run is not None:
             run["reads"] = run.get("reads", 0) + 1
+        if res is not None and run is not None and self.config.job_states is not None:
             left = run["reads"]
             for state, reads in self.config.job_states:
                 res["properties"]["status"] = state
@@ -714,6 +719,47 @@ class AzureEmulator:
             for name, status in steps
         ]
         return Response(200, {"value": runs, "nextLink": None})
+
+    # --- MLflow tracking ----------------------------------------------------------------------------
+    # The workspace's tracking server: the MLflow REST API under `/api/2.0/mlflow` of the tracking URI
+    # (azureml-examples sdk/python/using-mlflow/using-rest-api), shapes as MLflow's REST reference
+    # gives them: runs/get -> {"run": {"info", "data": {"metrics": [{key, value, timestamp, step}]}}},
+    # metrics/get-history -> {"metrics": [...]}; an unknown run is 404 RESOURCE_DOES_NOT_EXIST.
+    def _run_metrics(self, run_id: str) -> tuple[dict, dict] | None:
+        key = next((k for k in self.jobs_started if k.endswith(f"/jobs/{run_id.lower()}")), None)
+        if key is None or self.config.tracking_status != 200:
+            return None
+        job, run = self.store[key], self.jobs_started[key]
+        done = job["properties"]["status"] == "Completed"
+        shown = {}
+        for name, points in self.config.job_metrics.items():
+            if name.startswith("train_") or name in ("total_flos", "epoch"):
+                points = points if done else []
+            elif not done:
+                points = points[: max(0, min(len(points) - 1, run.get("reads", 0) - 1))]
+            if points:
+                shown[name] = [
+                    {"key": name, "value": v, "timestamp": 1764633600000 + int(s), "step": s} for s, v in points
+                ]
+        return job, shown
+
+    def mlflow_run(self, req: Request, **_) -> Response:
+        found = self._run_metrics(req.query.get("run_id", ""))
+        if found is None:
+            return Response(
+                self.config.tracking_status if self.config.tracking_status != 200 else 404,
+                {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run '{req.query.get('run_id')}' not found"},
+            )
+        job, shown = found
+        info = {"run_id": req.query["run_id"], "run_uuid": req.query["run_id"], "status": "RUNNING"}
+        latest = [points[-1] for points in shown.values()]
+        return Response(200, {"run": {"info": info, "data": {"metrics": latest, "params": [], "tags": []}}})
+
+    def mlflow_history(self, req: Request, **_) -> Response:
+        found = self._run_metrics(req.query.get("run_id", ""))
+        if found is None:
+            return Response(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "run not found"})
+        return Response(200, {"metrics": found[1].get(req.query.get("metric_key", ""), [])})
 
     # --- registry ---------------------------------------------------------------------------------
     def discovery(self, req: Request, reg: str) -> Response:
@@ -1128,6 +1174,20 @@ def _tail(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _trainer_metrics(loss: float, eval_loss: float, train_loss: float, steps: int = 10) -> dict:
+    """A fine-tune's Trainer log: `loss` falling to `loss` over `steps`, learning_rate decaying,
+    eval_loss at mid-run and at the end, and the end-of-training figures (distinctive values)."""
+    return {
+        "loss": [(s, round(loss + 1.25 * (steps - s) / steps, 4)) for s in range(1, steps + 1)],
+        "learning_rate": [(s, round(2e-4 * (1 - s / (steps + 1)), 8)) for s in range(1, steps + 1)],
+        "eval_loss": [(steps // 2, round(eval_loss + 0.2, 4)), (steps, eval_loss)],
+        "train_loss": [(steps, train_loss)],
+        "train_runtime": [(steps, 5400.25)],
+        "train_samples_per_second": [(steps, 3.21)],
+        "epoch": [(steps, 1.0)],
+    }
+
+
 def _blob_auth(req: Request) -> str:
     header = req.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -1223,6 +1283,8 @@ ROUTES: list[tuple[str, str, Callable]] = [
     ("POST", WS + r"/onlineendpoints/[^/]+/deployments/[^/]+/getlogs", E.get_logs),
     ("GET", r"/history/v1\.0" + WS + r"(/experiments/[^/]+)?/runs/(?P<run>[^/]+)/children", E.run_children),
     ("GET", r"/registrymanagement/v1\.0/registries/(?P<reg>[^/]+)/discovery", E.discovery),
+    ("GET", r"/mlflow/v1\.0" + WS + r"/api/2\.0/mlflow/runs/get", E.mlflow_run),
+    ("GET", r"/mlflow/v1\.0" + WS + r"/api/2\.0/mlflow/metrics/get-history", E.mlflow_history),
     ("GET", REG + r"/(models|components)/[^/]+(/versions/[^/]+)?", E.get),
     ("GET", REG + r"/(models|components)/[^/]+/versions", E.list),
 ]

@@ -71,17 +71,23 @@ def pipeline_job(
     return load_job(io.StringIO(yaml.safe_dump(job, sort_keys=False)))
 
 
-def model(spec: RunSpec, prints: dict[str, str], *, job: str, version: str | None):
+def model(spec: RunSpec, prints: dict[str, str], *, job: str, version: str | None, achieved: dict | None = None):
+    """The registered model; `achieved`: the fine-tune's final metrics, kept as a tag with it."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
 
+    from orchestrator import metrics
+
+    model_tags = tags(spec, "register", prints["register"])
+    if achieved:
+        model_tags[metrics.TAG] = metrics.to_tag(achieved)
     return Model(
         name=spec.register_name,
         version=version,  # a positive integer: workspace models take no other (register.py)
         type=AssetTypes.MLFLOW_MODEL,
         path=f"azureml://jobs/{job}/outputs/trained_model",
         description=f"{spec.model.name} fine-tuned by orchestrate run {spec.name}",
-        tags=tags(spec, "register", prints["register"]),
+        tags=model_tags,
     )
 
 

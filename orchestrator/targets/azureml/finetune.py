@@ -9,6 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from orchestrator import metrics
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
@@ -95,7 +96,21 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         ready()  # a job already running: what may run alongside it (the endpoint) starts now
     job = _wait_for_job(t, name, events)
     studio = _studio_url(job)
-    return {"job": name, "studio_url": studio, "detail": f"job {name} Completed" + (f" ({studio})" if studio else "")}
+    record = {"job": name, "studio_url": studio, "detail": f"job {name} Completed" + (f" ({studio})" if studio else "")}
+    return {**record, **_metrics(t, name, events)}
+
+
+def _metrics(t: AzureMLTarget, name: str, events: Events) -> dict:
+    """What the job logged: final figures, curves and their PNG; {} (said in one line) when the
+    tracking server does not answer."""
+    from orchestrator.targets.azureml import tracking
+
+    try:
+        final, curves = tracking.read(t, name)
+    except tracking.Unreadable as exc:
+        events.emit("warning", "finetune", message=f"metrics of job {name} could not be read: {exc}")
+        return {}
+    return metrics.announce(t, events, final, curves, t.dir / "finetune" / name)
 
 
 def _endpoint_accepted(t: AzureMLTarget) -> None:
@@ -114,6 +129,7 @@ def _endpoint_accepted(t: AzureMLTarget) -> None:
 
 def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
     last = None
+    watch = True  # the latest loss while the job runs, until the tracking server fails to answer
     while True:
         job = t.azure(f"read job {name}", t.ml.jobs.get, name)
         status = state_of(job.status)
@@ -121,6 +137,8 @@ def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
             note = " (no heartbeat from the job; Azure may resume it: waiting)" if status == "NotResponding" else ""
             events.emit("progress", "finetune", message=f"job {name}: {status}{note}")
             last = status
+        if status == "Running" and watch:
+            watch = _latest_loss(t, name, events)
         if status in TERMINAL:
             if TERMINAL[status]:
                 return job
@@ -129,6 +147,20 @@ def _wait_for_job(t: AzureMLTarget, name: str, events: Events):
                 f"{_studio_url(job) or 'see the job in Azure ML studio'}"
             )
         time.sleep(float(os.environ.get("ORCHESTRATE_POLL_SECONDS", POLL_SECONDS)))
+
+
+def _latest_loss(t: AzureMLTarget, name: str, events: Events) -> bool:
+    """Say the job's latest loss (and its step); False once the tracking server does not answer."""
+    from orchestrator.targets.azureml import tracking
+
+    try:
+        now = tracking.latest(t, name)
+    except tracking.Unreadable:
+        return False
+    if "loss" in now:
+        step = f"step {now['step']:.0f}, " if "step" in now else ""
+        events.emit("progress", "finetune", message=f"job {name}: {step}loss {now['loss']:.4g}")
+    return True
 
 
 def _failed_step(t: AzureMLTarget, name: str) -> str:

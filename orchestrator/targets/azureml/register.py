@@ -84,7 +84,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         t.azure(
             f"register {name}:{found[0]}",
             t.ml.models.create_or_update,
-            entities.model(t.spec, t.prints, job=job, version=found[0]),
+            entities.model(t.spec, t.prints, job=job, version=found[0], achieved=t.current("finetune", "metrics")),
         )
     t.seen.registered = found[0]
     return {"name": name, "version": found[0], "job": job, "detail": f"{name} version {found[0]} from job {job}"}
@@ -103,6 +103,17 @@ def archive(t: AzureMLTarget, entry: dict) -> None:
         model = t.find("read the registered model", t.ml.models.get, t.spec.register_name, version=v)
         if model is not None and is_ours(model, t.spec):
             t.azure(f"archive {t.spec.register_name}:{v}", t.ml.models.archive, t.spec.register_name, version=v)
+
+
+def metrics_of(t: AzureMLTarget, ref: str) -> dict[str, float]:
+    """The metrics kept with a registered model (`name/versions/N` or `name:N`), {} without them."""
+    from orchestrator import metrics
+
+    name, version = metrics.split_ref(ref)
+    if not name or not version:
+        return {}
+    model = t.find("read the registered model", t.ml.models.get, name, version=version)
+    return metrics.from_tags(getattr(model, "tags", None)) if model is not None else {}
 
 
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, archive)

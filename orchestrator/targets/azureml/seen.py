@@ -33,5 +33,6 @@ class Seen:
     submitted: str | None = None  # the job this apply submitted or re-attached to
     sizes: dict[str, Any] | None = None  # the region's VM sizes by lower-case name
     usage_rows: list | None = None  # the region's quota rows (quota.Row), for the pre-flight
+    tracking: str | None = None  # the workspace's MLflow REST base URL (tracking.py)
     # Set once Azure accepted (or refused) the endpoint's PUT: the fine-tune's job waits for it.
     endpoint_accepted: Future = field(default_factory=Future)

@@ -204,6 +204,9 @@ class AzureMLTarget(BaseTarget):
     def deployment_logs(self, name: str) -> str:
         return deployment.logs(self, name)
 
+    def model_metrics(self, ref: str) -> dict[str, float]:
+        return register.metrics_of(self, ref)
+
     def served(self, name: str) -> tuple[int, int] | None:
         return None  # request metrics live in Azure Monitor, not the SDK: the rollout probes instead
 
