@@ -50,6 +50,11 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
     ft = stages["finetune"]
     assert ft["loss_last"] < ft["loss_first"], ft  # the fine-tune visibly lowers the loss
     assert os.path.exists(ft["loss_curve"])
+    # The Trainer's vocabulary, as on Azure ML: eval_loss on the held-out validation split.
+    assert stages["data"]["splits"]["validation"]["rows"] == 24
+    assert {"loss", "train_loss", "eval_loss", "learning_rate", "train_runtime"} <= set(ft["metrics"])
+    assert len(ft["curves"]["eval_loss"]) == 1 and len(ft["curves"]["loss"]) == ft["steps"]
+    assert "finetune: achieved loss " in result.output and "eval_loss " in result.output
     key_file = tmp_path / ".orchestrate" / "quickstart" / "endpoint.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_file.read_text().strip()
@@ -81,6 +86,10 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
 
     status_out = json.loads(run("status", str(local_run), "-o", "json").output)
     assert all(s["state"] == "present" and not s["drift"] for s in status_out["stages"])
+    serving = status_out["metrics"]["serving"]
+    assert serving["model"] == f"{stages['register']['name']}:{stages['register']['version']}"
+    assert serving["metrics"]["eval_loss"] == float(f"{ft['metrics']['eval_loss']:.6g}")
+    assert "eval_loss" in run("status", str(local_run)).output
     assert key not in json.dumps(status_out)
 
     answer = run("invoke", str(local_run), "-m", "What is the capital of Peru?", "--max-new-tokens", "4")

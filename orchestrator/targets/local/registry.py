@@ -71,10 +71,17 @@ def find_version(root: Path, name: str, fingerprint: str) -> str | None:
 
 
 @_store_errors
-def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: str) -> str:
-    """Register the fine-tuned HF folder as an MLflow transformers model (task llm/v1/chat)."""
+def register(
+    root: Path, *, name: str, fingerprint: str, model_dir: Path, run: str, achieved: dict | None = None
+) -> str:
+    """Register the fine-tuned HF folder as an MLflow transformers model (task llm/v1/chat); the
+    fine-tune's final metrics (`achieved`) are kept as a tag of the version."""
+    from orchestrator import metrics
+
     existing = find_version(root, name, fingerprint)
     if existing:
+        if achieved:
+            _mlflow(root).MlflowClient().set_model_version_tag(name, existing, metrics.TAG, metrics.to_tag(achieved))
         return existing
     mlflow = _mlflow(root)
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -104,7 +111,21 @@ def register(root: Path, *, name: str, fingerprint: str, model_dir: Path, run: s
     client = mlflow.MlflowClient()
     client.set_model_version_tag(name, version, FINGERPRINT_TAG, fingerprint)
     client.set_model_version_tag(name, version, "orchestrate.run", run)
+    if achieved:
+        client.set_model_version_tag(name, version, metrics.TAG, metrics.to_tag(achieved))
     return version
+
+
+@_store_errors
+def version_tags(root: Path, name: str, version: str) -> dict[str, str]:
+    """A registered version's tags, {} when it is not there."""
+    mlflow = _mlflow(root)
+    try:
+        return dict(mlflow.MlflowClient().get_model_version(name, version).tags or {})
+    except mlflow.exceptions.MlflowException as exc:
+        if _missing(exc):
+            return {}
+        raise
 
 
 @_store_errors

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from orchestrator import extras, rollout
+from orchestrator import extras, metrics, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
@@ -81,6 +81,13 @@ class LocalTarget(BaseTarget):
     def deployment_logs(self, name: str) -> str:
         return endpoint.logs(self, name)
 
+    def model_metrics(self, ref: str) -> dict[str, float]:
+        from orchestrator import metrics
+        from orchestrator.targets.local import registry
+
+        name, version = metrics.split_ref(ref)
+        return metrics.from_tags(registry.version_tags(self.root, name, version)) if name and version else {}
+
     def served(self, name: str) -> tuple[int, int] | None:
         return endpoint.counts(self, name)
 
@@ -117,16 +124,19 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
     out = t.dir / "finetune" / planned.fingerprint[:12]
     out.mkdir(parents=True, exist_ok=True)
     ready()  # the endpoint needs nothing from the fine-tune: it may be made meanwhile
+    splits = stages["data"]["splits"]
     result = finetune(
         t.spec,
         Path(stages["model"]["path"]),
-        Path(stages["data"]["splits"]["train"]["path"]),
+        Path(splits["train"]["path"]),
         out,
         progress=lambda p: events.emit("progress", "finetune", **p),
         threads=endpoint.training_threads(t),
+        validation_file=Path(splits["validation"]["path"]) if "validation" in splits else None,
     )
+    result.update(metrics.announce(t, events, result["metrics"], result["curves"], out))
     result["detail"] = (
-        f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, "
+        f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, {metrics.line(result['metrics'])}, "
         f"{result['tokens_per_s']:.0f} tokens/s, curve {result['loss_curve']}"
     )
     return result
@@ -137,7 +147,12 @@ def _run_register(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
 
     model_dir = Path(t.state.stages()["finetune"]["model_dir"])
     version = registry.register(
-        t.root, name=t.spec.register_name, fingerprint=planned.fingerprint, model_dir=model_dir, run=t.spec.name
+        t.root,
+        name=t.spec.register_name,
+        fingerprint=planned.fingerprint,
+        model_dir=model_dir,
+        run=t.spec.name,
+        achieved=t.state.stages()["finetune"].get("metrics"),
     )
     return {"name": t.spec.register_name, "version": version, "detail": f"{t.spec.register_name} version {version}"}
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator import metrics
 from orchestrator.spec.model import RunSpec
 
 IGNORE = -100
@@ -95,6 +96,28 @@ def load_for_training(spec: RunSpec, model_dir: Path):
     return tokenizer, model, pad_id
 
 
+def _examples(tokenizer, path: Path, max_len: int) -> list[tuple[list[int], list[int]]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = [assistant_labels(tokenizer, r["messages"], max_len) for r in records]
+    return [e for e in examples if any(t != IGNORE for t in e[1])]
+
+
+def evaluate(model, examples, batch_size: int, pad_id: int) -> float:
+    """The mean loss on assistant tokens over `examples` (the Trainer's eval_loss), without gradients."""
+    import torch
+
+    if not examples:
+        return float("nan")
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            ids, labels, mask = collate(examples, list(range(i, min(i + batch_size, len(examples)))), pad_id)
+            losses.append(model(input_ids=ids, attention_mask=mask, labels=labels).loss.item())
+    model.train()
+    return sum(losses) / len(losses)
+
+
 def finetune(
     spec: RunSpec,
     model_dir: Path,
@@ -102,9 +125,11 @@ def finetune(
     out_dir: Path,
     progress: Callable[[dict], None] = lambda _: None,
     threads: int | None = None,
+    validation_file: Path | None = None,
 ) -> dict:
     """Train a LoRA adapter; write out_dir/merged (HF folder), loss.json and loss.png. `threads`:
-    torch's intra-op threads (default: one per core)."""
+    torch's intra-op threads (default: one per core). With `validation_file`, eval_loss on it after
+    every epoch. The metrics carry the Trainer's names (metrics.py), as on Azure ML."""
     import torch
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import get_scheduler
@@ -114,9 +139,8 @@ def finetune(
 
     ft = spec.finetune
     tokenizer, model, pad_id = load_for_training(spec, model_dir)
-    records = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    examples = [assistant_labels(tokenizer, r["messages"], ft.max_seq_length) for r in records]
-    examples = [e for e in examples if any(t != IGNORE for t in e[1])]
+    examples = _examples(tokenizer, train_file, ft.max_seq_length)
+    held_out = _examples(tokenizer, validation_file, ft.max_seq_length) if validation_file else []
     steps_per_epoch = math.ceil(math.ceil(len(examples) / ft.batch_size) / ft.gradient_accumulation_steps)
     total_steps = steps_per_epoch * ft.epochs
     params = [p for p in model.parameters() if p.requires_grad]
@@ -126,6 +150,7 @@ def finetune(
     )
     ckpt = out_dir / "checkpoint.pt"
     history: list[dict] = []
+    evals: list[list[float]] = []  # [step, eval_loss] after each epoch
     step = 0
     saved = _checkpoint(ckpt, progress)
     if saved is not None:
@@ -135,7 +160,7 @@ def finetune(
             model.load_state_dict(saved["weights"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        step, history = saved["step"], saved["history"]
+        step, history, evals = saved["step"], saved["history"], saved.get("evals", [])
         progress({"phase": "resumed", "step": step, "total": total_steps})
     model.train()
     started, tokens_seen = time.perf_counter(), 0
@@ -160,7 +185,12 @@ def finetune(
             optimizer.zero_grad()
             step = global_step + 1
             elapsed = time.perf_counter() - started
-            entry = {"step": step, "loss": loss_sum / max(count, 1), "tokens_per_s": tokens_seen / max(elapsed, 1e-9)}
+            entry = {
+                "step": step,
+                "loss": loss_sum / max(count, 1),
+                "learning_rate": scheduler.get_last_lr()[0],
+                "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
+            }
             history.append(entry)
             progress({"phase": "step", "total": total_steps, **entry})
             if step % CHECKPOINT_EVERY == 0 and step < total_steps:
@@ -172,25 +202,44 @@ def finetune(
                         "scheduler": scheduler.state_dict(),
                         "step": step,
                         "history": history,
+                        "evals": evals,
                     },
                     ckpt.with_suffix(".tmp"),
                 )
                 ckpt.with_suffix(".tmp").replace(ckpt)
+        if held_out and (not evals or evals[-1][0] < step):
+            evals.append([float(step), evaluate(model, held_out, ft.batch_size, pad_id)])
+            progress({"phase": "eval", "message": f"epoch {epoch + 1}: eval_loss {evals[-1][1]:.4f}"})
+    runtime = time.perf_counter() - started
     merged = model.merge_and_unload() if ft.lora.enabled else model
     merged.save_pretrained(out_dir / "merged")
     tokenizer.save_pretrained(out_dir / "merged")
+    curves = {
+        "loss": [[float(h["step"]), h["loss"]] for h in history],
+        "learning_rate": [[float(h["step"]), h["learning_rate"]] for h in history if "learning_rate" in h],
+        **({"eval_loss": evals} if evals else {}),
+    }
     (out_dir / "loss.json").write_text(json.dumps(history), encoding="utf-8")
-    _plot(history, out_dir / "loss.png", spec.name)
     ckpt.unlink(missing_ok=True)
     first, last = _mean_loss(history[: max(1, len(history) // 5)]), _mean_loss(history[-max(1, len(history) // 5) :])
+    achieved = {
+        "loss": history[-1]["loss"] if history else float("nan"),
+        "train_loss": _mean_loss(history),
+        "learning_rate": history[-1].get("learning_rate", float("nan")) if history else float("nan"),
+        "epoch": float(ft.epochs),
+        "train_runtime": runtime,
+        "train_samples_per_second": len(examples) * ft.epochs / max(runtime, 1e-9),
+        **({"eval_loss": evals[-1][1]} if evals else {}),
+    }
     return {
+        "metrics": metrics.final(achieved),
+        "curves": curves,
         "steps": step,
         "examples": len(examples),
         "loss_first": first,
         "loss_last": last,
         "tokens_per_s": history[-1]["tokens_per_s"] if history else 0.0,
         "model_dir": str(out_dir / "merged"),
-        "loss_curve": str(out_dir / "loss.png"),
     }
 
 
@@ -220,19 +269,3 @@ def _checkpoint(ckpt: Path, progress) -> dict | None:
 
 def _mean_loss(entries: list[dict]) -> float:
     return sum(e["loss"] for e in entries) / len(entries) if entries else float("nan")
-
-
-def _plot(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([h["step"] for h in history], [h["loss"] for h in history])
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (assistant tokens)")
-    ax.set_title(f"{title}: LoRA fine-tune")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
