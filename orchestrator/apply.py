@@ -106,10 +106,19 @@ class _Execution:
                 self._settle()
                 raise
             done[stage.name] = record
-            self.events.emit(
-                "finished", stage.name, seconds=time.monotonic() - started, detail=record.get("detail", "")
-            )
+            seconds = time.monotonic() - self.started.pop(stage.name, started)
+            self._remember(stage, seconds)
+            self.events.emit("finished", stage.name, seconds=seconds, detail=record.get("detail", ""))
         return done
+
+    def _remember(self, stage: PlannedStage, seconds: float) -> None:
+        """The stage's wall time beside its record (`orchestrate report` shows it)."""
+        state = getattr(self.target, "state", None)
+        if self.plan.mode == PlanMode.DESTROY or state is None:
+            return
+        entry = state.stages().get(stage.name)
+        if entry is not None and entry.get("fingerprint") == stage.fingerprint:
+            state.record(stage.name, {**entry, "seconds": round(seconds, 1)})
 
     def _run_stage(self, stage: PlannedStage) -> dict:
         if stage.name in self.alongside:

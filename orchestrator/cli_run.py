@@ -374,16 +374,45 @@ def _status_of(path: str, credential: str | None):
     served = target.deployments() if endpoint is not None and endpoint.exists else []
     rows = status_rows(the_plan, observed, records, target.scoring_uri)
     achieved = model_metrics(served, target.model_metrics)
-    return the_spec, (rows, deployment_rows(served, records), the_plan.checks, achieved)
+    return the_spec, (rows, deployment_rows(served, records), the_plan.checks, achieved, records)
 
 
 def _status_shown(the_spec, rows, output: str) -> str:
     from orchestrator.views import status_json, status_text
 
-    stages, deployments, checks, achieved = rows
+    stages, deployments, checks, achieved, _ = rows
     if output == "json":
         return status_json(the_spec, stages, deployments, checks, achieved)
     return status_text(stages, deployments, checks, achieved)
+
+
+@cli.command()
+@click.argument("spec")
+@CREDENTIAL
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), help="Write the markdown here instead of stdout."
+)
+def report(spec: str, credential: str | None, out: str | None) -> None:
+    """A markdown summary of the run as it stands, for a pull-request comment: the serving model's
+    fine-tune metrics against the model before it, the gate's scores (candidate and serving), each
+    stage's time and the cost estimate. Reads the target; changes nothing.
+
+    \b
+    orchestrate report specs/quickstart-local.yaml
+    orchestrate report specs/phi4-ultrachat.yaml --out report.md
+    """
+    from orchestrator.estimate import estimate
+    from orchestrator.report import markdown
+
+    the_spec, (_, _, _, achieved, records) = _status_of(spec, credential)
+    text = markdown(the_spec, records, achieved, estimate(the_spec))
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text)
 
 
 @cli.command()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 
 from orchestrator import metrics
+from orchestrator.estimate import estimate
+from orchestrator.report import markdown
+from orchestrator.spec.validate import load_runspec
+from tests.conftest import SPECS
 
 
 def test_a_tag_keeps_the_known_figures_as_numbers():
@@ -32,3 +36,21 @@ def test_a_model_ref_in_each_target_s_spelling():
     assert metrics.split_ref("/subscriptions/s/x/models/m/versions/12") == ("m", "12")
     assert metrics.split_ref("quickstart-model/2") == ("quickstart-model", "2")
     assert metrics.split_ref("quickstart-model:2") == ("quickstart-model", "2")
+
+
+def test_the_report_keeps_hostile_names_inside_code_spans():
+    spec = load_runspec(SPECS / "quickstart-local.yaml")
+    evil = "m`|<img src=x>\n# heading"
+    achieved = {
+        "serving": {"model": f"{evil}:2", "metrics": {"loss": 1.0, "eval_loss": 1.25}},
+        "previous": {"model": f"{evil}:1", "metrics": {"eval_loss": 1.5}},
+    }
+    records = {"finetune": {"seconds": 125.0}, "smoke_test": {"seconds": 3.0}}
+    text = markdown(spec, records, achieved, estimate(spec))
+    assert "\n# heading" not in text  # no line of the name starts a heading
+    assert "serving ``m`\\|<img src=x>\\n# heading:2`` |" in text  # one code span, its pipe escaped
+    row = next(line for line in text.splitlines() if line.startswith("| eval_loss"))
+    assert row == "| eval_loss | 1.25 | 1.5 | -0.25 |"
+    assert "| loss | 1 | - | - |" in text
+    assert "**Timings:** finetune 2.1 min, smoke_test 3.0 s." in text
+    assert "**Gate:** no evaluation recorded." in text

@@ -76,6 +76,12 @@ def test_an_update_shows_the_new_model_against_the_serving_one(emulator, azure_s
     assert "eval_loss 1.333 (previous 1.432, -0.0988)" in status
     assert "previous phi4-ultrachat:1" in status
 
+    report = orchestrate("report", azure_spec)
+    assert report.exit_code == 0, report.output
+    assert "| eval_loss | 1.333 | 1.432 | -0.0988 |" in report.output
+    assert "**Gate:** chrf of `demo-" in report.output and "serving `demo-" in report.output
+    assert "**Timings:** " in report.output and "finetune " in report.output
+
 
 def test_metrics_that_cannot_be_read_do_not_fail_the_apply(emulator, azure_spec, orchestrate):
     emulator.config.tracking_status = 404

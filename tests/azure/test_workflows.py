@@ -65,7 +65,7 @@ def _repo(tmp_path):
     return repo
 
 
-def test_apply_on_merge_plans_then_applies_the_saved_plan(emulator, tmp_path):
+def test_apply_on_merge_plans_then_applies_the_saved_plan(emulator, tmp_path, monkeypatch):
     repo = _repo(tmp_path)
     before = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     steps = _steps("orchestrate-apply.yml", "plan")
@@ -91,6 +91,30 @@ def test_apply_on_merge_plans_then_applies_the_saved_plan(emulator, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Apply complete: 9 to create" in proc.stderr
     assert len(emulator.resources("onlineendpoints")) == 1
+
+    # The report goes to the pull request the merge came from (a fake `gh` stands in for GitHub's).
+    bin_dir = tmp_path / "gh-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(
+        "#!/bin/sh\n"
+        'echo "$@" >> "$GH_CALLS"\n'
+        'if [ "$1" = api ]; then echo 42; fi\n'
+        'if [ "$1" = pr ]; then cp "$7" "$GH_CALLS.body"; fi\n'
+    )
+    (bin_dir / "gh").chmod(0o755)
+    calls = tmp_path / "gh-calls"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("GH_CALLS", str(calls))
+    step = _steps("orchestrate-apply.yml", "apply")["Post the report on the merged pull request"]
+    proc = _run(step, repo, **{"matrix.run": "run-a", "github.sha": sha, "github.repository": "team/specs"})
+    assert proc.returncode == 0, proc.stderr
+    assert calls.read_text().splitlines() == [
+        f"api repos/team/specs/commits/{sha}/pulls --jq .[0].number // empty",
+        "pr comment 42 --repo team/specs --body-file report.md",
+    ]
+    body = (tmp_path / "gh-calls.body").read_text()
+    assert body.startswith("### orchestrate report: `run-a` (target `azureml`)")
+    assert "| eval_loss | 1.432 |" in body and "**Gate:** chrf of `demo-" in body
 
 
 def test_drift_check_fails_on_a_portal_edit_and_on_a_newer_version(emulator, tmp_path):
