@@ -108,12 +108,42 @@ def gates(t: Router, spec: RunSpec, splits: Mapping[str, dict], events: Events) 
             )
         events.emit("progress", "smoke_test", message=f"{candidate} answered in {result['latency_ms']:.0f} ms")
         scores = evaluate(t, spec, candidate, splits, events)
+        loss = loss_gate(t, spec, candidate, events)
     except BaseException as exc:  # a failed gate, an error, Ctrl-C: the serving deployment keeps its traffic
         raise_after_rollback(t, spec, candidate, exc)
     detail = f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"
     if scores.get("candidate") is not None:
         detail += f"; {scores_text(scores)}"
-    return {**result, "scores": scores, "deployment": candidate, "detail": detail}
+    return {**result, "scores": scores, "loss": loss, "deployment": candidate, "detail": detail}
+
+
+def loss_gate(t: Any, spec: RunSpec, candidate: str, events: Events) -> dict:
+    """The new model's fine-tune loss (smoke_test.evaluate.loss_metric) against the serving model's,
+    as each registered model keeps it: always reported, blocking only with loss_margin."""
+    ev = spec.smoke_test.evaluate
+    key = ev.loss_metric
+    reg = t.state.stages().get("register", {})
+    new = t.model_metrics(f"{reg.get('name')}:{reg.get('version')}").get(key) if reg.get("version") else None
+    if new is None:
+        new = (t.state.stages().get("finetune", {}).get("metrics") or {}).get(key)
+    current = serving(t.deployments(), candidate)
+    old = t.model_metrics(current.model).get(key) if current is not None and current.model else None
+    out: dict[str, Any] = {"metric": key, "candidate": new, "serving": old}
+    if new is None:
+        out["verdict"] = f"not recorded (the fine-tune logged no {key})"
+    elif old is None:
+        out["verdict"] = "reported (no serving model with it to compare)"
+    elif ev.loss_margin is not None and new > old + ev.loss_margin:
+        out["verdict"] = f"blocked: more than {ev.loss_margin:g} above the serving model's"
+    else:
+        out["verdict"] = "passed" if ev.loss_margin is not None else "reported (no loss_margin set)"
+    shown = f"{key} {new:.4g}" if new is not None else f"{key} unknown"
+    if old is not None:
+        shown += f" (serving {old:.4g})"
+    events.emit("gate", "smoke_test", message=f"fine-tune {shown}: {out['verdict']}", **out)
+    if out["verdict"].startswith("blocked"):
+        raise GateFailed(f"fine-tune {shown}: {out['verdict']}")
+    return out
 
 
 def evaluate(t: Router, spec: RunSpec, candidate: str, splits: Mapping[str, dict], events: Events) -> dict:

@@ -157,6 +157,8 @@ class Evaluate:
     margin: float | None
     floor: float | None
     max_new_tokens: int
+    loss_margin: float | None = None  # the new model's loss_metric may exceed the serving one's by this
+    loss_metric: str = "eval_loss"
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def _rollout(data: dict, traffic: int) -> Rollout:
 
 def _evaluate(data: dict) -> Evaluate:
     t = _take(data, where="smoke_test.evaluate")
-    margin, floor = t("margin"), t("floor")
+    margin, floor, loss_margin = t("margin"), t("floor"), t("loss_margin")
     ev = Evaluate(
         t("samples"),
         t("split"),
@@ -366,6 +368,8 @@ def _evaluate(data: dict) -> Evaluate:
         None if margin is None else float(margin),
         None if floor is None else float(floor),
         t("max_new_tokens"),
+        None if loss_margin is None else float(loss_margin),
+        t("loss_metric"),
     )
     t.done()
     return ev

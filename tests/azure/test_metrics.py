@@ -94,3 +94,16 @@ def test_metrics_that_cannot_be_read_do_not_fail_the_apply(emulator, azure_spec,
     ]
     status = orchestrate("status", azure_spec).output
     assert "none kept with the model" in status
+
+
+def test_a_loss_margin_blocks_a_model_that_learned_worse(emulator, azure_spec, orchestrate):
+    assert orchestrate("apply", azure_spec, "-y").exit_code == 0
+    text = azure_spec.read_text().replace("learning_rate: 5.0e-6", "learning_rate: 1.0e-5")
+    azure_spec.write_text(text.replace("evaluate: {samples: 4,", "evaluate: {loss_margin: 0.05, samples: 4,"))
+    emulator.config.job_metrics = _trainer_metrics(1.3, 1.5, 1.7)  # eval_loss 1.5 against the serving 1.4321
+    result = orchestrate("apply", azure_spec, "-y")
+    assert result.exit_code == 1, result.output
+    assert "fine-tune eval_loss 1.5 (serving 1.432): blocked: more than 0.05 above the serving model's" in result.output
+    (endpoint,) = emulator.resources("onlineendpoints").values()
+    serving = {d: p for d, p in endpoint["properties"]["traffic"].items() if p}
+    assert list(serving.values()) == [100] and len(emulator.resources("deployments")) == 1  # the candidate is gone
