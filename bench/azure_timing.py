@@ -20,49 +20,33 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import azure_apply  # noqa: E402
 from bench.validate_speed import write_section  # noqa: E402
-from tests.azure.conftest import SUBSCRIPTION, write_azure_spec  # noqa: E402
-from tests.azure.emulator import AzureEmulator  # noqa: E402
 
 AZURE_SECONDS = {"onlineendpoints": 50.0, "deployments": 390.0, "computes": 60.0, "job": 1800.0}
 AZURE_POLL_SECONDS = 30.0
 
 
 def world(scale: float):
-    folder = Path(tempfile.mkdtemp(prefix="orchestrate-azure-timing-"))
-    em = AzureEmulator(folder / "emulator").start()
-    values, unset = em.environment(folder, SUBSCRIPTION)
-    for name in unset:
-        os.environ.pop(name, None)
-    os.environ.update(values)
+    em, spec = azure_apply.world(False)  # a fresh emulator and spec, this process pointed at them
     em.config.seconds = {"operation": 0.0, **{k: v / scale for k, v in AZURE_SECONDS.items()}}
     em.config.lro_ticks = 1
     em.config.job_ticks = 1
     poll = AZURE_POLL_SECONDS / scale
     em.config.retry_after_ms = int(poll * 1000)
     os.environ["ORCHESTRATE_POLL_SECONDS"] = str(poll)
-    return em, write_azure_spec(folder), poll
+    return em, spec, poll
 
 
 def apply(scale: float) -> dict:
-    from orchestrator.cli import cli
-
     em, spec, poll = world(scale)
-    started = time.perf_counter()
-    try:
-        cli.main(["apply", str(spec), "-y"], standalone_mode=False)
-    except SystemExit as exc:
-        if exc.code:
-            raise
-    wall = time.perf_counter() - started
-    assert not em.refused, em.refused
+    wall = azure_apply.apply(em, spec)["seconds"]
     reads = []  # (what, reads, allowed)
     durations = []  # (what, seconds) of every operation, the job's included
     for op_id, op in em.operations.items():
