@@ -88,6 +88,7 @@ class _Execution:
         self.target, self.plan, self.events = target, plan, events
         self.alongside: dict[str, Future] = {}  # stage -> its result, running in a thread
         self.started: dict[str, float] = {}  # when each stage alongside started
+        self.ended: dict[str, float] = {}  # and when it ended (its thread's last moment)
 
     def run(self) -> dict[str, dict]:
         done: dict[str, dict] = {}
@@ -106,7 +107,7 @@ class _Execution:
                 self._settle()
                 raise
             done[stage.name] = record
-            seconds = time.monotonic() - self.started.pop(stage.name, started)
+            seconds = self.ended.pop(stage.name, time.monotonic()) - self.started.pop(stage.name, started)
             self._remember(stage, seconds)
             self.events.emit("finished", stage.name, seconds=seconds, detail=record.get("detail", ""))
         return done
@@ -135,11 +136,17 @@ class _Execution:
             if BY_NAME[stage.name].alongside != of or stage.action == SKIP or stage.name in self.alongside:
                 continue
             self.events.emit("progress", stage.name, message=f"started alongside the {of}: {stage.resource}")
-            run = functools.partial(self.target.apply_stage, stage, self.events)
+            run = functools.partial(self._timed, stage)
             self.started[stage.name] = time.monotonic()
             self.alongside[stage.name] = in_thread(run, f"orchestrate-{stage.name}")
             started.append(stage.name)
         return started
+
+    def _timed(self, stage: PlannedStage) -> dict:
+        try:
+            return self.target.apply_stage(stage, self.events)
+        finally:
+            self.ended[stage.name] = time.monotonic()
 
     def _settle(self) -> None:
         """After a failed stage: wait for what runs alongside, report it, raise nothing (the first
