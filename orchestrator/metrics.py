@@ -47,7 +47,7 @@ def final(values: Mapping[str, Any]) -> dict[str, float]:
 
 
 def to_tag(values: Mapping[str, float]) -> str:
-    return json.dumps({k: float(f"{v:.6g}") for k, v in final(values).items()}, sort_keys=True)
+    return json.dumps({k: float(f"{v:.8g}") for k, v in final(values).items()}, sort_keys=True)
 
 
 def from_tags(tags: Mapping[str, str] | None) -> dict[str, float]:

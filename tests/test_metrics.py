@@ -13,7 +13,7 @@ from tests.conftest import SPECS
 
 def test_a_tag_keeps_the_known_figures_as_numbers():
     tag = metrics.to_tag({"loss": 1.23456789, "eval_loss": "1.5", "junk": 3, "train_loss": math.nan})
-    assert metrics.from_tags({metrics.TAG: tag}) == {"loss": 1.23457, "eval_loss": 1.5}
+    assert metrics.from_tags({metrics.TAG: tag}) == {"loss": 1.2345679, "eval_loss": 1.5}
     assert metrics.from_tags({metrics.TAG: "not json"}) == {} and metrics.from_tags(None) == {}
     assert metrics.from_tags({metrics.TAG: tag.replace("1.5", "2e-05")})["eval_loss"] == 2e-05
 

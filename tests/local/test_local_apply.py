@@ -88,7 +88,7 @@ def test_apply_is_complete_idempotent_and_destroy_cleans_up(local_run, tmp_path,
     assert all(s["state"] == "present" and not s["drift"] for s in status_out["stages"])
     serving = status_out["metrics"]["serving"]
     assert serving["model"] == f"{stages['register']['name']}:{stages['register']['version']}"
-    assert serving["metrics"]["eval_loss"] == float(f"{ft['metrics']['eval_loss']:.6g}")
+    assert serving["metrics"]["eval_loss"] == float(f"{ft['metrics']['eval_loss']:.8g}")
     assert "eval_loss" in run("status", str(local_run)).output
     assert key not in json.dumps(status_out)
 
