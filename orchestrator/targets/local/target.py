@@ -136,7 +136,8 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
     )
     result.update(metrics.announce(t, events, result["metrics"], result["curves"], out))
     result["detail"] = (
-        f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, {metrics.line(result['metrics'])}, "
+        f"loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}, "
+        f"{metrics.line(result['metrics'], keys=('train_loss', 'eval_loss'))}, "
         f"{result['tokens_per_s']:.0f} tokens/s, curve {result['loss_curve']}"
     )
     return result
