@@ -238,7 +238,7 @@ def plan(
         sys.exit(code if detailed_exitcode else 0)
     from orchestrator.runs import plan_many
 
-    sys.exit(plan_many(paths, output, detailed_exitcode, offline, parallel, credential, locked))
+    sys.exit(plan_many(paths, output, detailed_exitcode, offline, parallel, credential, locked, prices, throughput))
 
 
 def _plan_one(spec, output, out_file, offline, credential, prices, throughput, locked) -> int:
@@ -248,14 +248,14 @@ def _plan_one(spec, output, out_file, offline, credential, prices, throughput, l
     from orchestrator.plan import make_plan
     from orchestrator.preflight import refuse
     from orchestrator.spec.validate import load_runspec
-    from orchestrator.views import color_enabled, plan_json, plan_text
+    from orchestrator.views import color_enabled, plan_document, plan_text
 
     planned, observed, notices, pins, checks = _observe_unless_offline(load_runspec(spec), credential, offline)
     if locked and observed is not None:
         lockfile.check_current(planned, pins)
     the_plan = make_plan(planned, observed, notices, checks)
     the_estimate = estimate(planned, prices=load_prices(prices), throughput=throughput)
-    data = {**json.loads(plan_json(the_plan)), "estimate": the_estimate.to_dict()}
+    data = plan_document(the_plan, the_estimate)
     if out_file:
         Path(out_file).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if output == "json":

@@ -32,6 +32,7 @@ class Run:
     path: str
     name: str = ""
     target: Any = None  # orchestrator.target.Target, once the spec loaded
+    spec: Any = None  # the spec as planned (pins applied), once planned
     plan: Plan | None = None
     error: str = ""
     exit_code: int = EXIT_OK
@@ -67,7 +68,8 @@ def prepare(
         spec = load_runspec(path)
         run.name = spec.name
         if offline:
-            run.plan = make(lockfile.locked(spec), None, ())
+            run.spec = lockfile.locked(spec)
+            run.plan = make(run.spec, None, ())
             return run
         run.target = get_target(spec, credential)
         vars(run.target).update(options)
@@ -77,7 +79,8 @@ def prepare(
         observed = run.target.observe()
         if locked:
             lockfile.check_current(run.target.spec, run.target.pins or {})
-        run.plan = make(run.target.spec, observed, run.target.notices, run.target.checks)
+        run.spec = run.target.spec
+        run.plan = make(run.spec, observed, run.target.notices, run.target.checks)
         if run.plan.mode == PlanMode.APPLY:
             refuse(run.plan.checks)  # the plan stays, to be shown; the run does not start
     except (OrchestrateError, ImportError) as exc:
@@ -239,14 +242,18 @@ def plan_many(
     parallel: int,
     credential: str | None,
     locked: bool = False,
+    prices: str | None = None,
+    throughput: int | None = None,
 ) -> int:
-    """`plan` of several specs: each plan, then one summary; returns the exit code."""
+    """`plan` of several specs: each plan (with its estimate, as for one spec), then one summary;
+    returns the exit code."""
     import json
 
     import click
 
+    from orchestrator.estimate import estimate, estimate_text, load_prices
     from orchestrator.plan import make_plan
-    from orchestrator.views import color_enabled, plan_json, plan_text
+    from orchestrator.views import color_enabled, plan_document, plan_text
 
     out = stdout()
     results = in_pool(
@@ -254,16 +261,24 @@ def plan_many(
         lambda path: prepare(path, make_plan, credential=credential, lock=False, offline=offline, locked=locked),
         parallel,
     )
+    table = load_prices(prices)
+    estimates = {r.path: estimate(r.spec, prices=table, throughput=throughput) for r in results if r.plan}
     if output == "json":
         items = [
-            {"spec": r.path, "run": r.name, "plan": json.loads(plan_json(r.plan)) if r.plan else None, "error": r.error}
+            {
+                "spec": r.path,
+                "run": r.name,
+                "plan": plan_document(r.plan, estimates[r.path]) if r.plan else None,
+                "error": r.error,
+            }
             for r in results
         ]
         click.echo(json.dumps({"runs": items}, indent=2), file=out)
     else:
         for r in results:
             if r.plan is not None:
-                click.echo(plan_text(r.plan, color=color_enabled()) + "\n", file=out)
+                text = plan_text(r.plan, color=color_enabled())
+                click.echo(f"{text}\n{estimate_text(estimates[r.path])}\n", file=out)
             else:
                 click.echo(f"error: {r.path}: {r.error}\n", err=True)
         click.echo(summary_text(results, "Plans"), file=out)

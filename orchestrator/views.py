@@ -139,6 +139,11 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, sort_keys=False)
 
 
+def plan_document(plan: Plan, estimate) -> dict:
+    """A plan as JSON: the same shape for one spec, a directory's each run and a saved plan file."""
+    return {**plan.to_dict(), "estimate": estimate.to_dict()}
+
+
 def show_value(value) -> str:
     """A spec value as a reviewer reads it: 5e-6 not 5e-06, true not True, lists as JSON."""
     import re

@@ -77,6 +77,23 @@ def test_plan_text_json_out_and_detailed_exitcode(tmp_path):
     assert json.loads(result.output) == json.loads(out.read_text())
 
 
+def test_a_plan_is_the_same_json_alone_or_in_a_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    for name in ("phi4-ultrachat.yaml", "quickstart-local.yaml"):
+        (folder / name).write_text((SPECS / name).read_text())
+    (folder / "data").symlink_to(SPECS / "data")
+    many = json.loads(run("plan", str(folder), "--offline", "-o", "json").output)["runs"]
+    assert [r["run"] for r in many] == ["phi4-ultrachat", "quickstart"]
+    for r in many:
+        alone = json.loads(run("plan", r["spec"], "--offline", "-o", "json").output)
+        assert r["plan"] == alone and "estimate" in alone, r["spec"]
+        assert alone["estimate"]["endpoint_instance_hours_per_day"] >= 0
+    text = run("plan", str(folder), "--offline").output
+    assert text.count("Estimate") == 2  # each plan with its estimate, as for one spec
+
+
 def test_plan_of_invalid_spec_exits_1(write_spec, reference_text):
     result = run("plan", str(write_spec(reference_text.replace("version: 1", "version: 9"))))
     assert result.exit_code == 1 and "version must be 1" in result.output
