@@ -201,7 +201,8 @@ def diff_specs(
 def _rollout(old_data: dict, old_pins: Mapping[str, str], new_data: dict, new_pins: Mapping[str, str]) -> str:
     """`deployment demo-9c8d7e -> demo-3f2a1b: beside it; smoke and evaluate at 0 %; ...` when the
     change makes a new deployment (a new model, the SKU); "" otherwise."""
-    from orchestrator.rollout import deployment_name, describe
+    from orchestrator.naming import deployment_name
+    from orchestrator.rollout import describe
 
     try:
         old, new = (

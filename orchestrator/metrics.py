@@ -135,7 +135,8 @@ def plot(history: Mapping[str, Sequence[Sequence[float]]], path: Path, title: st
 
 def serving_of(t: Any) -> tuple[str, dict[str, float]] | None:
     """(model, its kept metrics) of this run's deployment that serves now, other than the candidate."""
-    from orchestrator.rollout import deployment_name, serving
+    from orchestrator.naming import deployment_name
+    from orchestrator.rollout import serving
 
     current = serving(t.deployments(), deployment_name(t.spec))
     if current is None or not current.model:

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import OrchestrateError
+from orchestrator.naming import deployment_name
 from orchestrator.plan import fingerprints
-from orchestrator.rollout import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.model import registry_uri
 from orchestrator.targets.azureml import entities, pipeline

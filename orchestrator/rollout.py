@@ -23,12 +23,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import Served, deployment_name
 from orchestrator.spec.model import RunSpec, Step
 
 if TYPE_CHECKING:
@@ -48,31 +48,6 @@ class RolledBack(KeyboardInterrupt):
     def __init__(self, done: str):
         super().__init__(done)
         self.done = done
-
-
-@dataclass(frozen=True)
-class Served:
-    """One deployment behind the endpoint, as the router shows it."""
-
-    name: str
-    ours: bool  # made by this run (foreign deployments are never touched)
-    traffic: int
-    mirror: int = 0
-    model: str = ""
-    state: str = "Succeeded"
-
-
-def deployment_name(spec: RunSpec) -> str:
-    """The deployment that serves this spec. blue_green: `<name>-<6 hex>` from what it serves (the
-    registered model's fingerprint and the SKU), so the same model is the same deployment, a scale
-    change keeps it and a new model is a new one; within Azure's 32 characters. in_place: the name."""
-    d = spec.deployment
-    if not d.rollout.blue_green:
-        return d.name
-    from orchestrator.plan import digest, fingerprints
-
-    served = digest({"register": fingerprints(spec, until="register").get("register"), "sku": d.sku})
-    return f"{d.name[:25].rstrip('-')}-{served[:6]}"
 
 
 def serving(deployments: list[Served], candidate: str) -> Served | None:

@@ -32,9 +32,9 @@ from orchestrator import lockfile
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.lockfile import Pin
+from orchestrator.naming import Served
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
 from orchestrator.preflight import Check, undecided
-from orchestrator.rollout import Served
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
 

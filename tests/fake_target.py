@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import Served
 from orchestrator.plan import PlannedStage
-from orchestrator.rollout import Served
 from orchestrator.stages import STAGES
 from orchestrator.target import BaseTarget, Ready, StageHandler, observe_recorded
 

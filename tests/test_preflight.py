@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 
 from orchestrator import preflight
+from orchestrator.naming import Served
 from orchestrator.preflight import Verdict
-from orchestrator.rollout import Served, without
+from orchestrator.rollout import without
 from orchestrator.spec.skus import series_of
 from orchestrator.targets.azureml import catalog, quota
 

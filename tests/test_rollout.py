@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator import rollout
 from orchestrator.events import Events
-from orchestrator.rollout import GateFailed, Served
+from orchestrator.naming import Served
+from orchestrator.rollout import GateFailed
 from orchestrator.spec.model import Step
 from orchestrator.spec.validate import load_runspec
 from tests.conftest import SPECS

@@ -1,14 +1,14 @@
 """deployment: the model on the endpoint with the spec's SKU, instances, probes and request settings.
 
 blue_green (the default) names it after what it serves, so a new model is a new deployment beside
-the serving one, and a scale-only change updates the same one in place (rollout.deployment_name).
+the serving one, and a scale-only change updates the same one in place (naming.deployment_name).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from orchestrator.rollout import deployment_name
+from orchestrator.naming import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from orchestrator.kinds import Action
-from orchestrator.rollout import deployment_name
+from orchestrator.naming import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 

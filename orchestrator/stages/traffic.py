@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.rollout import deployment_name
+from orchestrator.naming import deployment_name
 from orchestrator.spec.model import RunSpec
 from orchestrator.stages.base import Stage
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from orchestrator import preflight, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.rollout import Served, deployment_name
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets import dataprep

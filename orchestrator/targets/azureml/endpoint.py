@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from orchestrator import preflight
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
-from orchestrator.rollout import deployment_name
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import entities, waits
 from orchestrator.targets.azureml.calls import AzureError

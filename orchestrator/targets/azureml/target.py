@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from orchestrator import extras
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.rollout import Served, deployment_name
 from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready
 from orchestrator.targets import smoke

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import OrchestrateError
-from orchestrator.rollout import Served
+from orchestrator.naming import Served
 from orchestrator.state import atomic_write
 from orchestrator.targets import smoke
 

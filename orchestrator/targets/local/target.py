@@ -14,8 +14,8 @@ from pathlib import Path
 from orchestrator import extras, metrics, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.rollout import Served, deployment_name
 from orchestrator.state import atomic_write
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready, observe_recorded
 from orchestrator.targets import dataprep, smoke
