@@ -39,10 +39,22 @@ def base(t: AzureMLTarget) -> str:
     return t.seen.tracking
 
 
+_tokens: dict[int, Any] = {}  # credential id -> its last AccessToken (a CLI credential runs `az` per token)
+
+
+def _token(t: AzureMLTarget) -> str:
+    import time
+
+    held = _tokens.get(id(t._cred))
+    if held is None or held.expires_on - 300 < time.time():
+        held = _tokens[id(t._cred)] = t._cred.get_token(SCOPE)
+    return held.token
+
+
 def _get(t: AzureMLTarget, route: str, params: dict) -> dict:
     import requests
 
-    token = t._cred.get_token(SCOPE).token
+    token = _token(t)
     try:
         response = requests.get(
             f"{base(t)}/{route}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
