@@ -68,10 +68,14 @@ class LeaseLock:
         if not identity and os.environ.get("ORCHESTRATE_LOCK_AUTH", "").lower() != "token":
             try:
                 # The SDK's own call for its uploads: {"expirableSecret": true, "expireAfterHours": 1}.
-                secrets = call(
-                    "read the datastore's secret", self.ml.datastores._list_secrets, store.name, expirable_secret=True
-                )
+                list_secrets = getattr(self.ml.datastores, "_list_secrets", None)
+                if list_secrets is not None:
+                    secrets = call("read the datastore's secret", list_secrets, store.name, expirable_secret=True)
+                else:  # an SDK without it: its public way, the secret as the datastore carries it
+                    found = call("read the datastore", self.ml.datastores.get_default, include_secrets=True)
+                    secrets = found.credentials
                 secret = getattr(secrets, "sas_token", None) or getattr(secrets, "key", None)
+                secret = secret or getattr(secrets, "account_key", None)
             except (AzureError, HttpResponseError):
                 secret = None  # no secrets to list (identity-based): the token, as the SDK falls back
         self.fetched = time.time()
