@@ -148,7 +148,10 @@ def serving_of(t: Any) -> tuple[str, dict[str, float]] | None:
 def announce(t: Any, events: Any, final_values: dict, curves: dict, folder: Path) -> dict:
     """Say what the fine-tune achieved (against the serving model's figures when it has them), draw
     the curve; the stage's record of it: {metrics, curves, loss_curve}."""
-    png = plot(curves, folder / "loss.png", t.spec.name)
+    try:
+        png = plot(curves, folder / "loss.png", t.spec.name)
+    except Exception:  # a curve is a courtesy: a broken matplotlib or a full disk must not fail the run
+        png = None
     try:
         served = serving_of(t)
     except Exception:  # the comparison is a courtesy: the figures stand without it

@@ -52,6 +52,17 @@ def _token(t: AzureMLTarget) -> str:
 
 
 def _get(t: AzureMLTarget, route: str, params: dict) -> dict:
+    """The JSON of one GET; Unreadable for any failure (a token refused, a bad answer): metrics
+    never fail an apply whose job has completed."""
+    try:
+        return _request(t, route, params)
+    except Unreadable:
+        raise
+    except Exception as exc:  # a credential that cannot sign in now, a body that is not JSON
+        raise Unreadable(f"the tracking server's answer could not be read ({type(exc).__name__})") from None
+
+
+def _request(t: AzureMLTarget, route: str, params: dict) -> dict:
     import requests
 
     token = _token(t)
