@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -107,7 +108,7 @@ def call(
             delay = retry_after(exc) or backoff(attempt)
         except (ServiceRequestError, ServiceResponseError, ConnectionError) as exc:
             if attempt == attempts:
-                raise AzureError(f"{what} failed after {attempt} attempts: network error: {_first_line(exc)}") from None
+                raise AzureError(f"{what} failed after {attempt} attempts: network error: {first_line(exc)}") from None
             delay = backoff(attempt)
         sleep(delay)
     raise AssertionError("unreachable")
@@ -139,13 +140,17 @@ def error_parts(exc) -> tuple[str, str]:
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) or ""
     message = getattr(error, "message", None) or getattr(exc, "message", None) or str(exc)
-    return str(code), _first_line(message)
+    return str(code), first_line(message)
 
 
-def _first_line(value) -> str:
+def first_line(value) -> str:
+    """An error's first meaningful line, at most 500 characters, any SAS signature in it blanked
+    (`sig=...`: a storage URL in an error must not carry its secret to the output)."""
     text = str(value).strip()
+    shown = text
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("Code:", "Message:")):
-            return line[:500]
-    return text[:500]
+            shown = line
+            break
+    return re.sub(r"(sig=)[^&\s]+", r"\1...", shown)[:500]

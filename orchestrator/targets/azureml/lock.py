@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.state import LockHeld
-from orchestrator.targets.azureml.calls import AzureError, call, quiet_sdk
+from orchestrator.targets.azureml.calls import AzureError, call, first_line, quiet_sdk
 
 LEASE_SECONDS = 60
 RENEW_EVERY = 20.0  # ORCHESTRATE_LOCK_RENEW_SECONDS overrides (tests)
@@ -79,7 +79,7 @@ class LeaseLock:
             except (AzureError, HttpResponseError):
                 secret = None  # no secrets to list (identity-based): the token, as the SDK falls back
         self.fetched = time.time()
-        self.expires = _sas_expiry(secret) if secret and getattr(secrets, "sas_token", None) else None
+        self.expires = _sas_expiry(secret) if secret else None  # an account key has no `se`
         self.signed_by = "token" if secret is None else ("sas" if self.expires is not None else "key")
         if secret is None and self.credential is None:
             raise OrchestrateError("the run lock needs an Azure credential (the datastore is identity-based)")
@@ -208,7 +208,7 @@ class LeaseLock:
                     self.report(f"error: {self.lost}")
                     return
                 if not failing:
-                    failing = _first_line(exc)
+                    failing = first_line(exc)
                     self.report(f"warning: could not renew the run lock of {self.run}: {failing}; retrying")
                 if time.monotonic() - renewed >= LEASE_SECONDS:
                     self.lost = f"the run lock of {self.run} lapsed: not renewed for {LEASE_SECONDS} s ({failing})"
@@ -238,14 +238,6 @@ def _sas_expiry(sas: str) -> float | None:
         return datetime.fromisoformat(values[0].replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    """The error's first line, any SAS signature in it blanked (secrets never reach the output)."""
-    import re
-
-    text = str(exc).strip().splitlines()
-    return re.sub(r"(sig=)[^&\s]+", r"\1...", text[0] if text else type(exc).__name__)[:300]
 
 
 def _alive(pid: str | None) -> bool:
