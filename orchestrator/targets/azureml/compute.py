@@ -50,12 +50,8 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         return Observed(False)
     if state_of(cluster.provisioning_state) == "Failed":
         return Observed(False, note=f"cluster {c.name} is in state Failed")
-    if waits.busy(cluster):
-        return Observed(
-            False,
-            note=f"cluster {c.name} is {waits.busy(cluster)} (an operation in progress on Azure): apply waits for "
-            "it to end, then decides",
-        )
+    if busy := waits.note(f"cluster {c.name}", cluster):
+        return Observed(False, note=busy)
     same_size = (cluster.size or "").lower() == c.sku.lower()
     if not is_ours(cluster, t.spec):
         # A shared (team) cluster: used as it is, never scaled or changed; only its size must match.
@@ -195,15 +191,12 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
                 tier=tier,
                 tags=tags(t.spec, "compute", planned.fingerprint),
             )
-            waits.patiently(
+            waits.operation(
+                t,
                 f"compute cluster {c.name}",
-                lambda: t.azure(
-                    f"{verb} compute cluster {c.name}",
-                    lambda: t.ml.compute.begin_create_or_update(spec_cluster).result(),
-                    retry_conflict=False,
-                ),
+                f"{verb} compute cluster {c.name}",
+                lambda: t.ml.compute.begin_create_or_update(spec_cluster),
                 read,
-                events,
                 "compute",
             )
 

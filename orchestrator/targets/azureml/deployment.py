@@ -72,12 +72,8 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         current = rollout.serving(served(t, fresh=False), name)
         beside = f"create beside {current.name} (serving {current.traffic}%)" if current else ""
         return Observed(False, note=beside)
-    if waits.busy(deployment):
-        return Observed(
-            False,
-            note=f"deployment is {waits.busy(deployment)} (an operation in progress on Azure): apply waits for it "
-            "to end, then decides",
-        )
+    if busy := waits.note("deployment", deployment):
+        return Observed(False, note=busy)
     if state_of(deployment.provisioning_state) != "Succeeded":
         return Observed(False, note=f"deployment is {state_of(deployment.provisioning_state)}: apply updates it")
     drift = [
@@ -118,15 +114,12 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
     deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
     try:
-        waits.patiently(
+        waits.operation(
+            t,
             what,
-            lambda: t.azure(
-                f"deploy {d.endpoint}/{name}",
-                lambda: t.ml.online_deployments.begin_create_or_update(deployment).result(),
-                retry_conflict=False,
-            ),
+            f"deploy {d.endpoint}/{name}",
+            lambda: t.ml.online_deployments.begin_create_or_update(deployment),
             lambda: read(t, name),
-            events,
             "deployment",
         )
     except AzureError as exc:
@@ -187,15 +180,12 @@ def set_traffic(t: AzureMLTarget, traffic: Mapping[str, int], mirror: Mapping[st
 
 def delete_deployment(t: AzureMLTarget, name: str) -> None:
     endpoint = t.spec.deployment.endpoint
-    waits.patiently(
+    waits.operation(
+        t,
         f"deployment {endpoint}/{name}",
-        lambda: t.azure(
-            f"delete deployment {name}",
-            lambda: t.ml.online_deployments.begin_delete(name, endpoint).result(),
-            retry_conflict=False,
-        ),
+        f"delete deployment {name}",
+        lambda: t.ml.online_deployments.begin_delete(name, endpoint),
         lambda: read(t, name),
-        t.events,
         "deployment",
     )
     t.seen.deployments = None

@@ -36,12 +36,8 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
         return Observed(True, "", None, note="an endpoint of this name exists and was not created by this run")
     if state_of(endpoint.provisioning_state) == "Failed":
         return Observed(False, note="endpoint is in state Failed: apply updates it")
-    if waits.busy(endpoint):
-        return Observed(
-            False,
-            note=f"endpoint is {waits.busy(endpoint)} (an operation in progress on Azure): apply waits for it to "
-            "end, then decides",
-        )
+    if busy := waits.note("endpoint", endpoint):
+        return Observed(False, note=busy)
     others = [d.name for d in listed(t) if not is_ours(d, t.spec)]
     kept = (
         f"it also holds {', '.join(others)}, not made by this run (--force deletes it)"
@@ -126,15 +122,12 @@ def _taken(name: str, exc: OrchestrateError) -> OrchestrateError:
 def delete(t: AzureMLTarget, entry: dict) -> None:
     endpoint = read(t)
     if endpoint is not None and is_ours(endpoint, t.spec):
-        waits.patiently(
+        waits.operation(
+            t,
             f"endpoint {endpoint.name}",
-            lambda: t.azure(
-                f"delete endpoint {endpoint.name}",
-                lambda: t.ml.online_endpoints.begin_delete(endpoint.name).result(),
-                retry_conflict=False,
-            ),
+            f"delete endpoint {endpoint.name}",
+            lambda: t.ml.online_endpoints.begin_delete(endpoint.name),
             lambda: read(t),
-            t.events,
             "endpoint",
         )
 

@@ -45,6 +45,16 @@ def busy(resource: Any) -> str:
     return state if state in BUSY else ""
 
 
+def note(what: str, resource: Any) -> str:
+    """What the plan says of a resource with an operation in progress ("" when none)."""
+    state = busy(resource)
+    return (
+        f"{what} is {state} (an operation in progress on Azure): apply waits for it to end, then decides"
+        if state
+        else ""
+    )
+
+
 def settled(what: str, read: Callable[[], Any], events: Events | None, stage: str) -> Any:
     """`read()` once no operation is in progress on it (None when it is gone). Ctrl-C stops the
     wait and nothing else: the operation goes on on Azure and the next apply waits again."""
@@ -90,6 +100,14 @@ def patiently(what: str, act: Callable[[], T], read: Callable[[], Any], events: 
             if events is not None:
                 events.emit("progress", stage, message=f"{what}: Azure answers 409 ({exc.code}); waiting")
             time.sleep(poll_seconds())
+
+
+def operation(t: Any, what: str, doing: str, begin: Callable[[], Any], read: Callable[[], Any], stage: str) -> Any:
+    """An SDK long-running call (`begin()` returns its poller) made `patiently`, its 409 raised
+    at once to be waited out; `doing` names it in an error ("delete deployment x")."""
+    return patiently(
+        what, lambda: t.azure(doing, lambda: begin().result(), retry_conflict=False), read, t.events, stage
+    )
 
 
 def _took(started: float) -> str:
