@@ -78,11 +78,14 @@ def register(
     fine-tune's final metrics (`achieved`) are kept as a tag of the version."""
     from orchestrator import metrics
 
-    existing = find_version(root, name, fingerprint)
-    if existing:
-        if achieved:
-            _mlflow(root).MlflowClient().set_model_version_tag(name, existing, metrics.TAG, metrics.to_tag(achieved))
-        return existing
+    version = find_version(root, name, fingerprint) or _log_version(root, name, fingerprint, model_dir, run)
+    if achieved:
+        _mlflow(root).MlflowClient().set_model_version_tag(name, version, metrics.TAG, metrics.to_tag(achieved))
+    return version
+
+
+def _log_version(root: Path, name: str, fingerprint: str, model_dir: Path, run: str) -> str:
+    """A new version of `name` from the HF folder, tagged with its fingerprint and run."""
     mlflow = _mlflow(root)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -111,8 +114,6 @@ def register(
     client = mlflow.MlflowClient()
     client.set_model_version_tag(name, version, FINGERPRINT_TAG, fingerprint)
     client.set_model_version_tag(name, version, "orchestrate.run", run)
-    if achieved:
-        client.set_model_version_tag(name, version, metrics.TAG, metrics.to_tag(achieved))
     return version
 
 

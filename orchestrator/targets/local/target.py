@@ -82,7 +82,6 @@ class LocalTarget(BaseTarget):
         return endpoint.logs(self, name)
 
     def model_metrics(self, ref: str) -> dict[str, float]:
-        from orchestrator import metrics
         from orchestrator.targets.local import registry
 
         name, version = metrics.split_ref(ref)
