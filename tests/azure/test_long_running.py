@@ -9,7 +9,7 @@ import time
 
 from tests.azure.conftest import spawn
 from tests.azure.test_apply_azure import _mutated
-from tests.azure.test_resume_and_lock import EXPECTED, _kill_on
+from tests.azure.test_resume_and_lock import EXPECTED, killed_apply
 
 DEPLOYMENT_PUT = r"/deployments/demo-[0-9a-f]+$"
 LOCK_BLOB = "/orchestrate/locks/"
@@ -27,9 +27,7 @@ def _serving(emulator) -> dict[str, int]:
 def test_a_killed_apply_s_deployment_create_is_waited_for_never_deleted(emulator, azure_spec, orchestrate, monkeypatch):
     emulator.config.seconds["deployments"] = 60.0  # a deployment's create lasts about a minute
     monkeypatch.setenv("ORCHESTRATE_POLL_SECONDS", "2")
-    box = _kill_on(emulator, "PUT", DEPLOYMENT_PUT)  # the PUT is handled: the create goes on on Azure
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    killed_apply(emulator, azure_spec, "PUT", DEPLOYMENT_PUT)  # the PUT is handled: the create goes on on Azure
     (deployment,) = [v for k, v in emulator.resources("deployments").items()]
     assert deployment["properties"]["provisioningState"] == "Creating"
     created_at = time.monotonic()
@@ -58,9 +56,7 @@ def _kinds_now(emulator) -> dict[str, int]:
 
 def test_ctrl_c_while_waiting_is_one_line_and_deletes_nothing(emulator, azure_spec):
     emulator.config.seconds["deployments"] = 600.0
-    box = _kill_on(emulator, "PUT", DEPLOYMENT_PUT)
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL
+    killed_apply(emulator, azure_spec, "PUT", DEPLOYMENT_PUT)
     waiting: dict = {}
     # The second apply's third read of the deployment: it is waiting for the create to end.
     emulator.on("GET", DEPLOYMENT_PUT, lambda req: os.kill(waiting["proc"].pid, signal.SIGINT), nth=3)
@@ -85,9 +81,7 @@ def test_a_job_not_responding_for_a_while_is_waited_on_not_resubmitted(emulator,
 
 def test_a_job_found_not_responding_is_reattached(emulator, azure_spec, orchestrate):
     emulator.config.job_states = [("Running", 2), ("NotResponding", 1000)]
-    box = _kill_on(emulator, "GET", r"/jobs/phi4-ultrachat-ft-", nth=5)  # killed while NotResponding
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL
+    killed_apply(emulator, azure_spec, "GET", r"/jobs/phi4-ultrachat-ft-", nth=5)  # killed while NotResponding
     plan = orchestrate("plan", azure_spec)
     assert "is NotResponding: apply re-attaches to it (nothing is resubmitted)" in plan.output
     emulator.config.job_states = [("NotResponding", 7), ("Completed", 1)]

@@ -28,6 +28,15 @@ def _kill_on(emulator, method: str, pattern: str, nth: int = 1) -> dict:
     return box
 
 
+def killed_apply(emulator, spec, method: str, pattern: str, nth: int = 1) -> dict:
+    """An apply of `spec` in its own process, killed -9 at the nth request matching method +
+    pattern (that request is still handled); the box holds the process and where it was killed."""
+    box = _kill_on(emulator, method, pattern, nth)
+    box["proc"] = spawn("apply", spec, "-y")
+    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    return box
+
+
 @pytest.mark.parametrize(
     "method,pattern,nth",
     [
@@ -43,9 +52,7 @@ def _kill_on(emulator, method: str, pattern: str, nth: int = 1) -> dict:
 def test_kill_at_any_stage_then_apply_completes_without_duplicates(
     emulator, azure_spec, orchestrate, method, pattern, nth
 ):
-    box = _kill_on(emulator, method, pattern, nth)
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    box = killed_apply(emulator, azure_spec, method, pattern, nth)
     result = orchestrate("apply", azure_spec, "-y")  # same machine: the dead apply's lease is broken
     assert result.exit_code == 0, result.output
     assert _kinds(emulator) == EXPECTED, box["killed_at"]
@@ -54,9 +61,8 @@ def test_kill_at_any_stage_then_apply_completes_without_duplicates(
 
 def test_kill_while_the_job_runs_reattaches_instead_of_resubmitting(emulator, azure_spec, orchestrate, monkeypatch):
     emulator.config.job_ticks = 120  # requests, not seconds: plan and apply's reads must not finish it
-    box = _kill_on(emulator, "GET", r"/jobs/phi4-ultrachat-ft-", nth=4)  # 1 observe + polls of a running job
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL
+    # Killed at its 4th read of the job: 1 observe + polls of a running job.
+    killed_apply(emulator, azure_spec, "GET", r"/jobs/phi4-ultrachat-ft-", nth=4)
     (job,) = emulator.resources("jobs").values()
     assert job["properties"]["status"] not in ("Completed", "Failed")
     plan = orchestrate("plan", azure_spec)

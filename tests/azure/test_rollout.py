@@ -18,7 +18,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.targets import smoke
 from tests.azure.conftest import spawn
 from tests.azure.test_apply_azure import _mutated
-from tests.azure.test_resume_and_lock import _kill_on
+from tests.azure.test_resume_and_lock import killed_apply
 
 ENDPOINT = "https://ultrachat-completion.eastus.inference.ml.azure.com/score"
 
@@ -154,9 +154,7 @@ def test_a_killed_rollout_resumes_to_one_deployment_with_the_new_model(
     (old,) = _deployments(emulator)
     _update(azure_spec)
     before = len(emulator.requests)
-    box = _kill_on(emulator, method, pattern, nth)
-    box["proc"] = spawn("apply", azure_spec, "-y")
-    assert box["proc"].wait(timeout=120) == -signal.SIGKILL, box["proc"].stderr.read()[-2000:]
+    box = killed_apply(emulator, azure_spec, method, pattern, nth)
     assert "killed_at" in box
     assert sum(_traffic(emulator).values()) == 100  # whatever the step, the endpoint serves
     result = orchestrate("apply", azure_spec, "-y")
