@@ -86,8 +86,8 @@ def baseline(spec, model_dir: Path, train_file: Path, work: Path) -> dict:
 
 
 def endpoint(model_dir: Path, work: Path, requests: int) -> list[tuple]:
+    from orchestrator.smoke import payload
     from orchestrator.targets.local.endpoint import free_port, spawn_scoring, stop
-    from orchestrator.targets.smoke import payload
 
     port = free_port()  # one deployment's inference server, as the local endpoint runs it
     proc = spawn_scoring(model_dir, model_dir, port, work / "scoring.log", 90000, threads=4)

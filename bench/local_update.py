@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.validate_speed import write_section  # noqa: E402
-from orchestrator.targets import smoke  # noqa: E402
+from orchestrator import smoke  # noqa: E402
 
 
 def orchestrate(*args: str, cwd: Path, env: dict) -> list[dict]:

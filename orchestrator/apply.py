@@ -12,24 +12,12 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.kinds import PlanMode
 from orchestrator.plan import DELETE, SKIP, Plan, PlannedStage
-from orchestrator.spec.model import RunSpec
 from orchestrator.stages import BY_NAME
 from orchestrator.target import Target
 
 
 class Interrupted(OrchestrateError):
     exit_code = 130
-
-
-def get_target(spec: RunSpec, credential: str | None = None) -> Target:
-    """The target object for a spec; only the chosen target's module (and SDK) is imported."""
-    if spec.target == "azureml":
-        from orchestrator.targets.azureml.target import AzureMLTarget
-
-        return AzureMLTarget(spec, credential=credential)
-    from orchestrator.targets.local.target import LocalTarget
-
-    return LocalTarget(spec)
 
 
 def read_saved_plan(path: str) -> dict:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import click
 
-from orchestrator import __version__
+from orchestrator import __version__, registry
 from orchestrator.errors import OrchestrateError, SpecError
+from orchestrator.init import templates
 
 PRICES = click.option(
     "--prices",
@@ -29,7 +30,7 @@ THROUGHPUT = click.option(
 )
 CREDENTIAL = click.option(
     "--credential",
-    type=click.Choice(["default", "cli", "environment", "managed_identity", "workload_identity", "interactive"]),
+    type=click.Choice(registry.credentials()),
     help="azureml: how to authenticate, overriding workspace.credential.",
 )
 FORCE_UNLOCK = click.option(
@@ -271,7 +272,7 @@ def _observe_unless_offline(the_spec, credential: str | None = None, offline: bo
     """(the spec as planned, the observed state, the target's notices, the pins, the pre-flight
     checks). Offline: the lock file's pins and no target (None: every stage shows as to create)."""
     from orchestrator import lockfile
-    from orchestrator.apply import get_target
+    from orchestrator.registry import target as get_target
 
     if offline:
         return lockfile.locked(the_spec), None, (), {}, ()
@@ -385,11 +386,15 @@ def render(spec: str, out_dir: str) -> None:
     orchestrate render specs/phi4-ultrachat.yaml --out build/phi4
     """
     from orchestrator import lockfile
-    from orchestrator.render import render as render_entities
     from orchestrator.spec.validate import load_runspec
 
     the_spec = lockfile.locked(load_runspec(spec))
-    written = render_entities(the_spec, Path(out_dir))
+    render_files = registry.info(the_spec.target).render
+    if render_files is None:
+        raise OrchestrateError(
+            f"render writes Azure ML CLI v2 files; {the_spec.source_path} has target {the_spec.target}"
+        )
+    written = render_files(the_spec, Path(out_dir))
     for path in written:
         click.echo(str(path))
 
@@ -420,8 +425,8 @@ def schema(markdown: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "--template",
-    type=click.Choice(["azureml", "local"]),
-    default="azureml",
+    type=click.Choice(templates()),
+    default=registry.DEFAULT,
     show_default=True,
     help="azureml: Phi-4 on Azure ML; local: a small model on this machine.",
 )

@@ -55,9 +55,10 @@ def _plan_and_execute(
     spec and the observed state are what they were when it was saved.
     """
     from orchestrator import lockfile
-    from orchestrator.apply import check_saved_plan, execute, get_target, read_saved_plan
+    from orchestrator.apply import check_saved_plan, execute, read_saved_plan
     from orchestrator.events import Events
     from orchestrator.preflight import refuse
+    from orchestrator.registry import target as get_target
     from orchestrator.spec.validate import load_runspec
     from orchestrator.state import RunLock
 
@@ -360,8 +361,8 @@ def status(specs: tuple[str, ...], output: str, credential: str | None, parallel
 
 
 def _status_of(path: str, credential: str | None):
-    from orchestrator.apply import get_target
     from orchestrator.plan import make_plan
+    from orchestrator.registry import target as get_target
     from orchestrator.spec.validate import load_runspec
     from orchestrator.status import deployment_rows, model_metrics, status_rows
 
@@ -438,7 +439,7 @@ def lock(specs: tuple[str, ...], upgrade: bool, check: bool, credential: str | N
     orchestrate lock --check specs/     # exit 2 when something newer is out, or retires within 90 days
     """
     from orchestrator import lockfile, runs
-    from orchestrator.apply import get_target
+    from orchestrator.registry import target as get_target
     from orchestrator.spec.validate import load_runspec
     from orchestrator.views import checks_text
 
@@ -495,7 +496,7 @@ def invoke(spec: str, message: str, max_new_tokens: int | None, deployment: str 
     orchestrate invoke specs/quickstart-local.yaml -m "What is the capital of Peru?"
     orchestrate invoke specs/quickstart-local.yaml -m "Hi" --deployment blue-3f2a1b
     """
-    from orchestrator.apply import get_target
+    from orchestrator.registry import target as get_target
     from orchestrator.spec.validate import load_runspec
 
     the_spec = load_runspec(spec)

@@ -1,7 +1,8 @@
 """`orchestrate init`: a starter spec from templates/init-<target>.yaml.j2 that runs where it is written.
 
 Beside the spec go what it needs and the package ships: the JSON Schema its modeline names (unless
-the spec sits in a checkout that has one), and for the local template the sample chat data.
+the spec sits in a checkout that has one), and what the target's starter adds (the local target's
+sample chat data).
 """
 
 from __future__ import annotations
@@ -16,11 +17,6 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.resources import SCHEMA_PATH, TEMPLATES_DIR
 
 _RUN_NAME = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
-SAMPLE_DATA = "data/quickstart-chat"  # relative to the spec; the local template's dataset.source
-_DEFAULTS = {
-    "azureml": {"model": "Phi-4", "dataset": "HuggingFaceH4/ultrachat_200k"},
-    "local": {"model": "SmolLM2-135M-Instruct", "dataset": f"./{SAMPLE_DATA}"},
-}
 SCHEMA_FILE = "runspec.schema.json"
 
 
@@ -40,9 +36,21 @@ def run_name_for(path: str | None) -> str:
     return stem if _RUN_NAME.match(stem) else "my-run"
 
 
+def templates() -> list[str]:
+    """The targets with a starter: `init --template` choices."""
+    from orchestrator import registry
+
+    return [name for name in registry.names() if registry.info(name).starter is not None]
+
+
 def starter(template: str, *, name: str | None = None, path: str | None = None) -> Starter:
     import jinja2
 
+    from orchestrator import registry
+
+    own = registry.info(template).starter
+    if own is None:
+        raise OrchestrateError(f"target {template} has no starter spec; use one of: {', '.join(templates())}")
     run = name or run_name_for(path)
     if not _RUN_NAME.match(run):
         raise OrchestrateError(
@@ -53,10 +61,11 @@ def starter(template: str, *, name: str | None = None, path: str | None = None) 
     )
     folder = Path(path).parent if path else Path(".")
     schema_ref, extras = _schema_beside(folder) if path else (SCHEMA_FILE, {})
-    if path and template == "local" and not (folder / SAMPLE_DATA).exists():
-        extras[folder / SAMPLE_DATA] = _write_sample_data
+    for relative, writer in own.beside.items() if path else ():
+        if not (folder / relative).exists():
+            extras[folder / relative] = writer
     text = env.get_template(f"init-{template}.yaml.j2").render(
-        name=run, path=path or f"specs/{run}.yaml", schema=schema_ref, **_DEFAULTS[template]
+        name=run, path=path or f"specs/{run}.yaml", schema=schema_ref, **own.values
     )
     return Starter(text, extras)
 
@@ -85,9 +94,3 @@ def _schema_beside(folder: Path) -> tuple[str, dict[Path, Callable[[Path], None]
 
 def _write_schema(path: Path) -> None:
     path.write_bytes(SCHEMA_PATH.read_bytes())
-
-
-def _write_sample_data(folder: Path) -> None:
-    from orchestrator.targets.local.sample_data import write_dataset
-
-    write_dataset(folder)

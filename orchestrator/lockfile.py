@@ -82,15 +82,11 @@ def parse(raw: bytes, display: str):
 
 def refs(spec: RunSpec) -> dict[str, str]:
     """The spec's moving references by kind, as a pin records them (what can resolve differently)."""
-    from orchestrator.targets.dataprep import source_dir
+    from orchestrator import registry
+    from orchestrator.dataprep import source_dir
 
-    out = {}
-    if spec.target == "azureml":
-        from orchestrator.stages.model import ModelStage
-        from orchestrator.targets.azureml.pipeline import component_uri
-
-        out["model"] = ModelStage().resource(spec, "")
-        out["component"] = component_uri(spec.model.registry or "azureml")
+    own = registry.info(spec.target).refs  # the target's own: a registry's model, a component
+    out = own(spec) if own is not None else {}
     if source_dir(spec) is None:  # a Hub dataset
         subset = f" ({spec.dataset.subset})" if spec.dataset.subset else ""
         out["dataset"] = f"{spec.dataset.source}{subset}@{spec.dataset.revision or 'default branch'}"

@@ -72,7 +72,7 @@ def describe(spec: RunSpec, candidate: str, previous: str | None) -> str:
 # --- gates (the smoke_test stage) -------------------------------------------------------------------
 def gates(t: Router, spec: RunSpec, splits: Mapping[str, dict], events: Events) -> dict:
     """Smoke-test, then evaluate, the candidate at 0 %; on failure roll back and raise GateFailed."""
-    from orchestrator.targets import smoke
+    from orchestrator import smoke
 
     candidate = deployment_name(spec)
     try:
@@ -177,7 +177,7 @@ def scores_text(scores: Mapping[str, Any]) -> str:
 
 def sample_conversations(path: Path, n: int, seed: int) -> list[tuple[list[dict], str]]:
     """n conversations of a split (seeded), each cut before its last assistant turn: (prompt, reference)."""
-    from orchestrator.targets import dataprep
+    from orchestrator import dataprep
 
     out = []
     for record in dataprep.read_jsonl(path):

@@ -61,7 +61,7 @@ def prepare(
     run = Run(path)
     try:
         from orchestrator import lockfile
-        from orchestrator.apply import get_target
+        from orchestrator.registry import target as get_target
         from orchestrator.spec.validate import load_runspec
         from orchestrator.state import RunLock
 
@@ -113,10 +113,10 @@ def in_pool(items: Sequence, fn: Callable, parallel: int, *, share: bool = True)
 
     `share`: the runs share one credential and one client per workspace and registry (what reads
     do); apply and destroy keep a client per run, so no two runs write through one SDK object."""
+    from orchestrator import registry
     from orchestrator.apply import in_thread
-    from orchestrator.targets.azureml.connect import sharing  # no azure import: only when used
 
-    with sharing() if share else contextlib.nullcontext():
+    with registry.sharing() if share else contextlib.nullcontext():
         if parallel <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
         gate = threading.Semaphore(parallel)
@@ -166,10 +166,10 @@ def execute_all(
         finally:
             release(run)
 
-    local = [r for r in runs if r.target is not None and r.target.name == "local"]
-    remote = [r for r in runs if r not in local]
-    in_pool(remote, one, parallel, share=False)
-    in_pool(local, one, 1, share=False)
+    # A target whose runs share this machine (local: the CPU) runs them one at a time.
+    alone = [r for r in runs if r.target is not None and not r.target.parallel]
+    in_pool([r for r in runs if r not in alone], one, parallel, share=False)
+    in_pool(alone, one, 1, share=False)
 
 
 def worst(codes: Sequence[int]) -> int:

@@ -79,6 +79,7 @@ class Target(Router, Protocol):
     """What the executor and the CLI use of a target."""
 
     name: ClassVar[str]
+    parallel: ClassVar[bool]  # False: its runs share this machine and take turns (runs.py)
     spec: RunSpec
     root: Path  # where the run's local state and lock live
     state: RunState
@@ -154,8 +155,9 @@ class BaseTarget:
 
     name: ClassVar[str]
     handlers: ClassVar[Mapping[str, StageHandler[Any]]]
+    parallel: ClassVar[bool] = True
 
-    def __init__(self, spec: RunSpec, root: Path | None = None):
+    def __init__(self, spec: RunSpec, root: Path | None = None, credential: str | None = None):
         self.spec = spec
         self.root = root or Path(os.environ.get("ORCHESTRATE_STATE_DIR", ".orchestrate"))
         self.state = RunState(self.root, spec.name)

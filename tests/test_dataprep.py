@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from orchestrator import dataprep
 from orchestrator.errors import OrchestrateError
 from orchestrator.spec.validate import load_runspec
-from orchestrator.targets import dataprep
 from orchestrator.targets.local.sample_data import write_dataset
 from tests.conftest import ROOT, SPECS
 
@@ -30,7 +30,7 @@ def test_local_jsonl_makes_no_network_connection(tmp_path, write_spec, recording
     spec_path = write_spec((SPECS / "quickstart-local.yaml").read_text().replace("./data/quickstart-chat", str(folder)))
     code = (
         "import sys; from pathlib import Path; from orchestrator.spec.validate import load_runspec; "
-        "from orchestrator.targets import dataprep; "
+        "from orchestrator import dataprep; "
         "print(dataprep.prepare(load_runspec(sys.argv[1]), Path(sys.argv[2]))['train']['rows'])"
     )
     proc = subprocess.run(

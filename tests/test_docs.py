@@ -24,3 +24,13 @@ def test_reference_lists_every_leaf_key():
         "teardown.after_smoke_test",
     ):
         assert f"| `{key}` |" in text, key
+
+
+def test_the_schema_file_is_the_composition_of_the_targets_fragments():
+    """Editors read schemas/runspec.schema.json; validate composes it with each target's fragment."""
+    import json
+
+    on_disk = json.loads((ROOT / "schemas" / "runspec.schema.json").read_text())
+    assert on_disk == schema(), "schemas/runspec.schema.json is stale: regenerate with `orchestrate schema`"
+    branches = [entry["if"]["properties"]["target"]["const"] for entry in on_disk["allOf"]]
+    assert branches == on_disk["properties"]["target"]["enum"] == ["azureml", "local"]

@@ -76,7 +76,7 @@ def test_an_explicit_sha_revision_is_pinned_without_the_hub(phi3, monkeypatch):
 
 def test_the_locked_revision_is_the_one_loaded_from_the_hub(phi3, monkeypatch):
     datasets = pytest.importorskip("datasets")
-    from orchestrator.targets import dataprep
+    from orchestrator import dataprep
 
     asked = []
     # The Hub is the network boundary: record what would be asked of it.

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from orchestrator.targets import smoke
+from orchestrator import smoke
 
 
 def _serve(handler) -> HTTPServer:

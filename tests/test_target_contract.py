@@ -14,11 +14,16 @@ from tests.fake_target import FakeTarget
 
 
 def _targets() -> list[type[BaseTarget]]:
-    # Importing either target imports neither torch nor azure (they are imported by the stages).
-    from orchestrator.targets.azureml.target import AzureMLTarget
-    from orchestrator.targets.local.target import LocalTarget
+    # Importing a target imports neither torch nor azure (they are imported by the stages).
+    import importlib
 
-    return [AzureMLTarget, LocalTarget, FakeTarget]
+    from orchestrator import registry
+
+    classes = []
+    for name in registry.names():
+        module, _, cls = registry.info(name).cls.partition(":")
+        classes.append(getattr(importlib.import_module(module), cls))
+    return [*classes, FakeTarget]
 
 
 @pytest.mark.parametrize("cls", _targets(), ids=lambda c: c.__name__)

@@ -264,7 +264,9 @@ def _workspace(data: dict | None) -> Workspace | None:
 
 def _model(data: dict, target: str) -> ModelRef:
     t = _take(data, where="model")
-    registry = t("registry", "azureml" if target == "azureml" else None)
+    from orchestrator import registry as targets
+
+    registry = t("registry", targets.info(target).model_registry)
     ref = ModelRef(registry=registry, name=t("name"), version=str(t("version")))
     t.done()
     return ref

@@ -2,6 +2,10 @@
 
 schemas/runspec.schema.json is the single source of truth for keys, types, bounds and defaults;
 validation (validate.py), the error wording (diagnostics.py) and the docs (docs.py) read it here.
+What is one target's (the keys it requires or forbids) is that target's fragment
+(registry.TargetInfo.schema): `schema()` composes the file with the registered targets' fragments,
+so a target added to the registry is a `target:` the schema accepts. The file holds the composition
+for editors; a test keeps it equal to `schema()` (regenerate: `orchestrate schema > schemas/...`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,36 @@ from typing import Any
 from orchestrator.resources import SCHEMA_PATH
 
 
-@lru_cache(maxsize=1)
 def schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    from orchestrator import registry
+
+    return _composed(tuple(registry.TARGETS.items()))
+
+
+@lru_cache(maxsize=4)
+def _composed(targets: tuple[tuple[str, str], ...]) -> dict:
+    """The file's schema with `target` and its per-target branches as the registry has them."""
+    from orchestrator import registry
+
+    root = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    root["properties"]["target"]["enum"] = [name for name, _ in targets]
+    others = [entry for entry in root.get("allOf", []) if not _names_a_target(entry)]
+    root["allOf"] = [*(_branch(name, registry.info(name).fragment()) for name, _ in targets), *others]
+    return root
+
+
+def _branch(name: str, fragment: dict) -> dict:
+    """`if target is <name> then <fragment>`; the default target's also when `target` is absent."""
+    from orchestrator import registry
+
+    when: dict = {"properties": {"target": {"const": name}}}
+    if name != registry.DEFAULT:
+        when["required"] = ["target"]
+    return {"if": when, "then": fragment}
+
+
+def _names_a_target(entry: dict) -> bool:
+    return "target" in entry.get("if", {}).get("properties", {})
 
 
 def fill_defaults(data: dict) -> dict:

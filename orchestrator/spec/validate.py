@@ -24,8 +24,14 @@ if TYPE_CHECKING:
     from orchestrator.spec.model import RunSpec
 
 
-@lru_cache(maxsize=1)
 def _validator():
+    from orchestrator import registry
+
+    return _validator_of(tuple(registry.TARGETS.items()))
+
+
+@lru_cache(maxsize=4)
+def _validator_of(targets: tuple[tuple[str, str], ...]):
     # jsonschema is imported here, not at module level: `plan` and `diff` of a valid spec pay for
     # it only when they validate, and `schema`/`init` never do.
     from jsonschema import Draft202012Validator, validators

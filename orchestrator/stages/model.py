@@ -27,6 +27,6 @@ class ModelStage(Stage):
 
     def resource(self, spec: RunSpec, fingerprint: str) -> str:
         m = spec.model
-        if spec.target == "local":
+        if m.registry is None:  # a target with no registry (local): the name, or a folder
             return m.name
         return registry_uri(m.registry, "models", m.name, m.version)

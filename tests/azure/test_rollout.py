@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
+from orchestrator import smoke
 from orchestrator.errors import OrchestrateError
-from orchestrator.targets import smoke
 from tests.azure.conftest import spawn
 from tests.azure.test_apply_azure import _mutated
 from tests.azure.test_resume_and_lock import killed_apply

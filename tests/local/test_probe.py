@@ -8,8 +8,8 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from orchestrator import smoke
 from orchestrator.spec.model import Probe
-from orchestrator.targets import smoke
 from orchestrator.targets.local.endpoint import wait_live as _wait_live
 
 

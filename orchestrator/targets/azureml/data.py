@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import dataprep
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler
-from orchestrator.targets import dataprep
 from orchestrator.targets.azureml.calls import quiet_stderr
 from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint, tags
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from orchestrator import preflight, rollout
+from orchestrator import dataprep, preflight, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler, observe_recorded
-from orchestrator.targets import dataprep
 from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import entities, quota, register, waits
 from orchestrator.targets.azureml.calls import AzureError

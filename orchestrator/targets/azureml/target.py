@@ -18,14 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchestrator import extras
+from orchestrator import extras, smoke
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready
-from orchestrator.targets import smoke
 from orchestrator.targets.azureml import compute, connect, data, deployment, endpoint, finetune, model, register
 from orchestrator.targets.azureml.calls import call
 from orchestrator.targets.azureml.entities import is_ours

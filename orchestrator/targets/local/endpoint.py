@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import smoke
 from orchestrator.errors import OrchestrateError
 from orchestrator.naming import Served
 from orchestrator.state import atomic_write
-from orchestrator.targets import smoke
 
 if TYPE_CHECKING:
     from orchestrator.targets.local.target import LocalTarget

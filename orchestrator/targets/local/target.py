@@ -11,19 +11,19 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from orchestrator import extras, metrics, rollout
+from orchestrator import dataprep, extras, metrics, rollout, smoke
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.state import atomic_write
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready, observe_recorded
-from orchestrator.targets import dataprep, smoke
 from orchestrator.targets.local import endpoint
 
 
 class LocalTarget(BaseTarget):
     name = "local"
+    parallel = False  # a fine-tune takes every core: two runs take turns
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         """What an interrupt leaves running: the endpoint's router and the deployments' processes."""

@@ -10,10 +10,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from orchestrator import dataprep
 from orchestrator.errors import OrchestrateError
 from orchestrator.rollout import HEADER
 from orchestrator.spec.model import RunSpec
-from orchestrator.targets import dataprep
 
 
 def sample_messages(spec: RunSpec, splits: dict) -> list[dict]:

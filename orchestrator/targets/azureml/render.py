@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.errors import OrchestrateError
 from orchestrator.naming import deployment_name
 from orchestrator.plan import fingerprints
 from orchestrator.spec.model import RunSpec
@@ -20,8 +19,6 @@ SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest"
 
 def render(spec: RunSpec, out_dir: Path) -> list[Path]:
     """Write pipeline-job.yaml, model.yaml, endpoint.yaml and deployment.yaml; return their paths."""
-    if spec.target != "azureml":
-        raise OrchestrateError(f"render writes Azure ML CLI v2 files; {spec.source_path} has target {spec.target}")
     # azure-ai-ml warns on stderr about its own experimental schema classes; not the user's concern.
     logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
     prints = fingerprints(spec)
