@@ -6,8 +6,10 @@ resource (what exists, at which fingerprint), how to apply it, and how to delete
 dispatches to that table and records each stage's result. One module per resource keeps a
 resource's observe, apply and destroy together (see targets/azureml/).
 
-What a third target must provide:
-- a handler for every stage in `orchestrator.stages.STAGES` (tests/test_target_contract.py checks);
+What a third target must provide (and one line in registry.TARGETS, see registry.py):
+- a handler for every stage of `orchestrator.stages.STAGES` that makes a resource; the stages every
+  target runs the same way (smoke_test, traffic, teardown) are the core's (stages/shared.py), and
+  tests/test_target_contract.py checks the two together cover every stage;
 - `lock(force)`: a context manager held for the whole apply (the CLI also takes a local flock);
 - `scoring_uri()` for the live endpoint, and the endpoint's router (`Router`: its deployments and
   their traffic, `invoke()` by deployment, ...) that the rollout (rollout.py) drives;
@@ -55,6 +57,10 @@ class Router(Protocol):
         """Every deployment behind the endpoint (this run's and others'), with its traffic."""
         ...
 
+    def routed(self) -> list[Served] | None:
+        """The deployments as observe found them (no new read); None when there is no endpoint."""
+        ...
+
     def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
         """Route the endpoint's traffic (percent per deployment) and the mirrored copy; returns when
         the router routes so."""
@@ -82,7 +88,9 @@ class Target(Router, Protocol):
     parallel: ClassVar[bool]  # False: its runs share this machine and take turns (runs.py)
     spec: RunSpec
     root: Path  # where the run's local state and lock live
+    dir: Path  # this run's folder under root
     state: RunState
+    prints: dict[str, str]  # each stage's fingerprint, as the spec (and its pins) says now
     pins: dict[str, Pin] | None  # what the moving references resolved to (lockfile.py)
     locked: dict[str, Pin]  # the lock file's pins that still apply to the spec
     notices: list[str]  # what a plan says besides its stages ("Phi-4 9 is available (locked: 8)")
@@ -225,7 +233,7 @@ class BaseTarget:
         shared cluster's stage is skipped, its checks are not). Observe has read what they need;
         `stages` limits them (`lock --check` runs the model's, which need only resolve())."""
         names = [n for n in self.prints if stages is None or n in stages]
-        contributors = [(n, c) for n, c in ((n, self.handlers[n].checks) for n in names) if c is not None]
+        contributors = [(n, c) for n, c in ((n, self.handler(n).checks) for n in names) if c is not None]
 
         def run(item) -> list[Check]:
             name, contribute = item
@@ -243,8 +251,14 @@ class BaseTarget:
             results = list(pool.map(run, contributors))
         return [check for found in results for check in found]
 
+    def handler(self, name: str) -> StageHandler[Any]:
+        """The target's own handler of a stage, else the one every target shares (stages/shared.py)."""
+        from orchestrator.stages.shared import HANDLERS
+
+        return self.handlers.get(name) or HANDLERS[name]
+
     def _observe_one(self, name: str) -> Observed:
-        return self.handlers[name].observe(self, self.prints[name], self.recorded.get(name, {}))
+        return self.handler(name).observe(self, self.prints[name], self.recorded.get(name, {}))
 
     def _observe_concurrently(self, names: list[str]) -> dict[str, Observed]:
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -252,7 +266,7 @@ class BaseTarget:
         futures: dict[str, Future] = {}
 
         def one(name: str) -> Observed:
-            for before in self.handlers[name].after:
+            for before in self.handler(name).after:
                 if before in futures:
                     futures[before].result()  # submitted earlier: never a wait on a later stage
             return self._observe_one(name)
@@ -265,11 +279,11 @@ class BaseTarget:
             return {name: future.result() for name, future in futures.items()}
 
     def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
-        record = self.handlers[planned.name].apply(self, planned, events, ready)
+        record = self.handler(planned.name).apply(self, planned, events, ready)
         return self.state.record_stage(planned, record)
 
     def destroy_stage(self, name: str) -> None:
-        destroy = self.handlers[name].destroy
+        destroy = self.handler(name).destroy
         if destroy is not None:
             destroy(self, self.state.stages().get(name, {}))
         self.state.forget(name)
@@ -279,3 +293,6 @@ class BaseTarget:
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         return ""
+
+    def routed(self) -> list[Served] | None:
+        return None

@@ -24,6 +24,7 @@ class Stage:
     # Stages whose resources this one deletes when it runs (teardown): while it is up to date,
     # they are done, not missing.
     removes: ClassVar[tuple[str, ...]] = ()
+    deletes: ClassVar[tuple[str, ...]] = ()  # of those, the ones it deletes (the rest it follows)
     # The stage this one may run alongside: it starts once that stage's handler says `ready()`
     # (the executor runs it in a thread), instead of waiting for its turn. Nothing it depends on
     # may be still running then.

@@ -12,7 +12,10 @@ class TeardownStage(Stage):
     summary = "delete the endpoint and its deployment (they bill by the hour)"
     depends_on = ("smoke_test",)
     on_change = Action.REPLACE
-    removes = ("endpoint", "deployment", "smoke_test", "traffic")
+    # What it deletes: the endpoint first, whose deletion takes its deployments and route with it.
+    deletes = ("endpoint", "deployment", "traffic")
+    # While it is up to date these are done, not missing: what it deleted, and the test it followed.
+    removes = (*deletes, "smoke_test")
 
     def applies(self, spec: RunSpec) -> bool:
         return spec.teardown_after_smoke_test

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from orchestrator import dataprep, preflight, rollout
+from orchestrator import preflight, rollout
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
-from orchestrator.stages.base import short
-from orchestrator.target import Ready, StageHandler, observe_recorded
+from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import entities, quota, register, waits
 from orchestrator.targets.azureml.calls import AzureError
@@ -200,29 +199,5 @@ def logs(t: AzureMLTarget, name: str) -> str:
     return " | ".join(line.strip() for line in str(text).splitlines()[-5:] if line.strip())
 
 
-# --- traffic -------------------------------------------------------------------------------------
-def observe_traffic(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
-    endpoint = t.seen.endpoint
-    if endpoint is None or endpoint is UNREAD:
-        return Observed(False)
-    return rollout.observe_traffic(
-        t.spec, served(t, fresh=False), fingerprint, lambda: t.observed(True, fingerprint, cached)
-    )
-
-
-def apply_traffic(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    return rollout.apply_traffic(t, t.spec, events)
-
-
-# --- smoke test ------------------------------------------------------------------------------------
-def apply_smoke(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    splits = t.current("data", "splits") or {}
-    if not dataprep.splits_exist(splits):
-        splits = dataprep.prepare(t.spec, t.dir / "data" / short(t.prints["data"]))  # same seed, same rows
-    return rollout.gates(t, t.spec, splits, events)
-
-
-# Both read the endpoint that the endpoint stage's observe found (t.seen.endpoint).
+# It reads the endpoint that the endpoint stage's observe found (t.seen.endpoint).
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, after=("endpoint",))
-TRAFFIC: StageHandler[AzureMLTarget] = StageHandler(observe_traffic, apply_traffic, after=("endpoint", "deployment"))
-SMOKE_TEST: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_smoke)

@@ -10,7 +10,7 @@ from orchestrator.events import Events
 from orchestrator.naming import deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
-from orchestrator.target import Ready, StageHandler, observe_recorded
+from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import entities, waits
 from orchestrator.targets.azureml.calls import AzureError
 from orchestrator.targets.azureml.entities import is_ours, state_of, tagged_fingerprint
@@ -132,13 +132,6 @@ def delete(t: AzureMLTarget, entry: dict) -> None:
         )
 
 
-def apply_teardown(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    delete(t, {})
-    for name in ("traffic", "deployment", "endpoint"):
-        t.state.forget(name)
-    return {"detail": f"endpoint {t.spec.deployment.endpoint} deleted"}
-
-
 def checks(t: AzureMLTarget) -> list[Check]:
     """Who owns the endpoint, and whether the split the rollout ends on is one Azure accepts:
     traffic sums to 0 or 100 ("The total traffic percentage must sum to either 0% ... or 100%",
@@ -178,4 +171,3 @@ def checks(t: AzureMLTarget) -> list[Check]:
 
 
 HANDLER: StageHandler[AzureMLTarget] = StageHandler(observe, apply, delete, checks=checks)
-TEARDOWN: StageHandler[AzureMLTarget] = StageHandler(observe_recorded, apply_teardown)

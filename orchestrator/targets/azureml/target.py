@@ -28,7 +28,7 @@ from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready
 from orchestrator.targets.azureml import compute, connect, data, deployment, endpoint, finetune, model, register
 from orchestrator.targets.azureml.calls import call
 from orchestrator.targets.azureml.entities import is_ours
-from orchestrator.targets.azureml.seen import Seen
+from orchestrator.targets.azureml.seen import UNREAD, Seen
 
 
 class AzureMLTarget(BaseTarget):
@@ -41,9 +41,6 @@ class AzureMLTarget(BaseTarget):
         "register": register.HANDLER,
         "endpoint": endpoint.HANDLER,
         "deployment": deployment.HANDLER,
-        "traffic": deployment.TRAFFIC,
-        "smoke_test": deployment.SMOKE_TEST,
-        "teardown": endpoint.TEARDOWN,
     }
 
     observe_workers = 8  # every read is an HTTPS round trip: the stages are read at once
@@ -193,6 +190,10 @@ class AzureMLTarget(BaseTarget):
     # --- the endpoint's router (rollout.py) ------------------------------------------------------------
     def deployments(self) -> list[Served]:
         return deployment.served(self)
+
+    def routed(self) -> list[Served] | None:
+        found = self.seen.endpoint
+        return None if found is None or found is UNREAD else deployment.served(self, fresh=False)
 
     def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
         deployment.set_traffic(self, traffic, mirror)

@@ -72,6 +72,9 @@ class LocalTarget(BaseTarget):
     def deployments(self) -> list[Served]:
         return endpoint.served(self)
 
+    def routed(self) -> list[Served] | None:
+        return self.deployments() if endpoint.router_port(self) else None
+
     def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
         endpoint.set_traffic(self, traffic, mirror)
 
@@ -191,20 +194,6 @@ def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events, ready
     }
 
 
-def _run_traffic(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    return rollout.apply_traffic(t, t.spec, events)
-
-
-def _run_smoke(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    return rollout.gates(t, t.spec, t.state.stages().get("data", {}).get("splits", {}), events)
-
-
-def _run_teardown(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    for name in ("traffic", "deployment", "endpoint"):
-        t.destroy_stage(name)
-    return {"detail": "endpoint stopped"}
-
-
 def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
     if endpoint.router_port(t):
         t.set_traffic({}, {})
@@ -258,16 +247,6 @@ def _observe_deployment(t: LocalTarget, fingerprint: str, cached: dict) -> Obser
     return Observed(True, cached.get("fingerprint", ""), cached.get("inputs"), cached.get("detail", ""))
 
 
-def _observe_traffic(t: LocalTarget, fingerprint: str, cached: dict) -> Observed:
-    if not endpoint.router_port(t):
-        return Observed(False)
-
-    def done() -> Observed:
-        return Observed(True, fingerprint, cached.get("inputs"), cached.get("detail", ""))
-
-    return rollout.observe_traffic(t.spec, t.deployments(), fingerprint, done)
-
-
 LocalTarget.handlers = {
     "data": StageHandler(observe_recorded, _run_data, _destroy_files("data")),
     "model": StageHandler(observe_recorded, _run_model),
@@ -276,7 +255,4 @@ LocalTarget.handlers = {
     "register": StageHandler(observe_recorded, _run_register, _destroy_register),
     "endpoint": StageHandler(_observe_endpoint, _run_endpoint, _destroy_endpoint),
     "deployment": StageHandler(_observe_deployment, _run_deployment, _destroy_deployment),
-    "traffic": StageHandler(_observe_traffic, _run_traffic),
-    "smoke_test": StageHandler(observe_recorded, _run_smoke),
-    "teardown": StageHandler(observe_recorded, _run_teardown),
 }
