@@ -51,7 +51,7 @@ class TargetInfo:
     name: str
     cls: str  # "module:Class" of its Target, imported only to run (plan, apply, status, ...)
     schema: str  # its JSON Schema fragment (a file of its package), applied when a spec names it
-    rules: Sequence[Rule] = ()  # its semantic checks (validate), beside the core's
+    rules: str = ""  # "module:NAME" of its semantic checks (validate), beside the core's; imported then
     credentials: Sequence[str] = ()  # its `--credential` choices
     model_registry: str | None = None  # where a model name resolves when the spec names no registry
     refs: Callable[[RunSpec], dict[str, str]] | None = None  # its moving references (lockfile.py)
@@ -63,9 +63,17 @@ class TargetInfo:
         module = importlib.import_module(TARGETS[self.name])
         return json.loads((Path(str(module.__file__)).parent / self.schema).read_text(encoding="utf-8"))
 
+    def spec_rules(self) -> Sequence[Rule]:
+        return _named(self.rules) if self.rules else ()
+
     def make(self, spec: RunSpec, credential: str | None = None) -> Target:
-        module, _, name = self.cls.partition(":")
-        return getattr(importlib.import_module(module), name)(spec, credential=credential)
+        return _named(self.cls)(spec, credential=credential)
+
+
+def _named(path: str) -> Any:
+    """What "module:NAME" names, its module imported now (the CLI's start-up imports no target's code)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def names() -> list[str]:

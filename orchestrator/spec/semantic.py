@@ -19,7 +19,7 @@ def check(data: dict, loaded: LoadedSpec) -> list[Diagnostic]:
     from orchestrator import registry
 
     out: list[Diagnostic] = []
-    for rule in (*_RULES, *registry.info(data["target"]).rules):
+    for rule in (*_RULES, *registry.info(data["target"]).spec_rules()):
         out.extend(rule(data, loaded))
     return out
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.registry import Starter, TargetInfo
-from orchestrator.spec.model import RunSpec
-from orchestrator.targets.azureml.rules import RULES
+
+if TYPE_CHECKING:
+    from orchestrator.spec.model import RunSpec
 
 
 def _refs(spec: RunSpec) -> dict[str, str]:
@@ -35,7 +36,7 @@ TARGET = TargetInfo(
     name="azureml",
     cls="orchestrator.targets.azureml.target:AzureMLTarget",
     schema="schema.json",
-    rules=RULES,
+    rules="orchestrator.targets.azureml.rules:RULES",
     credentials=("default", "cli", "environment", "managed_identity", "workload_identity", "interactive"),
     model_registry="azureml",
     refs=_refs,
