@@ -120,6 +120,14 @@ class Target(Router, Protocol):
         """Delete what one stage made (only what this run made)."""
         ...
 
+    def current(self, stage: str, key: str) -> Any:
+        """What the state holds for `stage` under `key` at its current fingerprint, else None."""
+        ...
+
+    def observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
+        """An Observed with the cached inputs when the cache describes `found_fp`."""
+        ...
+
     def model_metrics(self, ref: str) -> dict[str, float]:
         """The fine-tune metrics kept with a registered model (as a deployment names it), {} if none."""
         ...
@@ -250,6 +258,20 @@ class BaseTarget:
         with ThreadPoolExecutor(max_workers=min(self.observe_workers, len(contributors))) as pool:
             results = list(pool.map(run, contributors))
         return [check for found in results for check in found]
+
+    def current(self, stage: str, key: str) -> Any:
+        """A value the cache holds for a stage at its current fingerprint (what this apply, or an
+        earlier one with the same spec, recorded); None otherwise, and observe's reading is used."""
+        entry = self.state.stages().get(stage, {})
+        return entry.get(key) if entry.get("fingerprint") == self.prints.get(stage) else None
+
+    def observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
+        """Observed with the cached inputs when the cache describes the same fingerprint (they name
+        the changed keys in the plan's reason); `detail` defaults to the cached one."""
+        inputs = cached.get("inputs") if cached.get("fingerprint") == found_fp and found_fp else None
+        if detail is None:
+            detail = cached.get("detail", "") if exists else ""
+        return Observed(exists, found_fp, inputs, detail, **extra)
 
     def handler(self, name: str) -> StageHandler[Any]:
         """The target's own handler of a stage, else the one every target shares (stages/shared.py)."""

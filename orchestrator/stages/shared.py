@@ -18,8 +18,7 @@ from orchestrator.target import Ready, StageHandler, Target, observe_recorded
 def apply_smoke_test(t: Target, planned: PlannedStage, events: Events, ready: Ready) -> dict:
     """The gates on the data stage's splits; written again (same seed, same rows) when the recorded
     ones are not this fingerprint's or are gone from this machine (an apply from another one)."""
-    entry = t.state.stages().get("data", {})
-    splits = (entry.get("splits") or {}) if entry.get("fingerprint") == t.prints.get("data") else {}
+    splits = t.current("data", "splits") or {}
     if not dataprep.splits_exist(splits):
         splits = dataprep.prepare(t.spec, t.dir / "data" / short(t.prints["data"]))
     return rollout.gates(t, t.spec, splits, events)
@@ -29,10 +28,7 @@ def observe_traffic(t: Target, fingerprint: str, cached: dict) -> Observed:
     deployments = t.routed()
     if deployments is None:  # no endpoint: no route yet
         return Observed(False)
-    inputs = cached.get("inputs") if cached.get("fingerprint") == fingerprint else None
-    return rollout.observe_traffic(
-        t.spec, deployments, fingerprint, lambda: Observed(True, fingerprint, inputs, cached.get("detail", ""))
-    )
+    return rollout.observe_traffic(t.spec, deployments, fingerprint, lambda: t.observed(True, fingerprint, cached))
 
 
 def apply_traffic(t: Target, planned: PlannedStage, events: Events, ready: Ready) -> dict:

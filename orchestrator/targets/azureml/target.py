@@ -22,7 +22,7 @@ from orchestrator import extras, smoke
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
-from orchestrator.plan import Observed, PlannedStage
+from orchestrator.plan import PlannedStage
 from orchestrator.spec.model import Compute, RunSpec
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready
 from orchestrator.targets.azureml import compute, connect, data, deployment, endpoint, finetune, model, register
@@ -119,21 +119,6 @@ class AzureMLTarget(BaseTarget):
             return self.azure(what, fn, *args, **kwargs)
         except ResourceNotFoundError:
             return None
-
-    # --- what the stages share ----------------------------------------------------------------------
-    def current(self, stage: str, key: str):
-        """A value the cache holds for a stage at its current fingerprint (what this apply, or an
-        earlier one with the same spec, recorded); None otherwise, and observe's reading is used."""
-        entry = self.state.stages().get(stage, {})
-        return entry.get(key) if entry.get("fingerprint") == self.prints.get(stage) else None
-
-    def observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
-        """Observed with the cached inputs when the cache describes the same fingerprint (they name
-        the changed keys in the plan's reason); `detail` defaults to the cached one."""
-        inputs = cached.get("inputs") if cached.get("fingerprint") == found_fp and found_fp else None
-        if detail is None:
-            detail = cached.get("detail", "") if exists else ""
-        return Observed(exists, found_fp, inputs, detail, **extra)
 
     def left_running(self, stage: str, alongside: Sequence[str] = ()) -> str:
         """What an interrupt leaves running on Azure (the next apply re-attaches to it)."""
