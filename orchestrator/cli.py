@@ -14,39 +14,10 @@ from pathlib import Path
 
 import click
 
-from orchestrator import __version__, registry
+from orchestrator import __version__, cli_run, registry
+from orchestrator.cli_options import CREDENTIAL, LOCKED, OUTPUT, PARALLEL_READS, PRICES, THROUGHPUT
 from orchestrator.errors import OrchestrateError, SpecError
 from orchestrator.init import templates
-
-PRICES = click.option(
-    "--prices",
-    type=click.Path(dir_okay=False, exists=True),
-    help="YAML price table (currency: EUR, prices: {SKU: hourly price}) for money estimates.",
-)
-THROUGHPUT = click.option(
-    "--throughput",
-    type=click.IntRange(min=1),
-    help="Assumed fine-tune tokens/s per GPU (default: a table per GPU family).",
-)
-CREDENTIAL = click.option(
-    "--credential",
-    type=click.Choice(registry.credentials()),
-    help="azureml: how to authenticate, overriding workspace.credential.",
-)
-FORCE_UNLOCK = click.option(
-    "--force-unlock",
-    is_flag=True,
-    help="azureml: break the run's lock on Azure first (only when the apply holding it is dead).",
-)
-OUTPUT = click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for programs (on stdout).",
-)
 
 
 class _Group(click.Group):
@@ -137,40 +108,11 @@ def validate(specs: tuple[str, ...], output: str, fmt: str, no_env: bool) -> Non
     """
     from orchestrator.runs import expand
     from orchestrator.spec.validate import check_file
-    from orchestrator.views import color_enabled, diagnostics_json, diagnostics_text
+    from orchestrator.views.commands import validate_view
 
     results = [check_file(path, build=False, interpolate=not no_env) for path in expand(specs)]
-    if output == "json":
-        click.echo(diagnostics_json(results))
-    elif fmt == "github":
-        for result in results:
-            for diag in result.diagnostics:
-                click.echo(diag.format_github())
-    else:
-        color = color_enabled(sys.stderr)
-        for result in results:
-            if result.diagnostics:
-                click.echo(diagnostics_text(result.diagnostics, color=color), err=True)
-            if result.ok:
-                click.echo(f"{result.path}: valid")
+    validate_view(output, fmt).results(results)
     sys.exit(0 if all(r.ok for r in results) else 1)
-
-
-LOCKED = click.option(
-    "--locked",
-    is_flag=True,
-    help="Fail when the lock file beside a spec is missing or would change (CI: run what was committed).",
-)
-
-
-def _parallel(default: int, what: str):
-    help_text = f"With several specs: {what}."
-    return click.option("--parallel", type=click.IntRange(min=1), default=default, show_default=True, help=help_text)
-
-
-PARALLEL = _parallel(4, "how many runs apply at once (local runs take turns)")
-# Reading is cheap and latency-bound (each Azure read is a round trip): more runs at once.
-PARALLEL_READS = _parallel(16, "how many runs are read at once")
 
 
 @cli.command()
@@ -195,18 +137,7 @@ PARALLEL_READS = _parallel(16, "how many runs are read at once")
 @CREDENTIAL
 @PRICES
 @THROUGHPUT
-def plan(
-    specs: tuple[str, ...],
-    output: str,
-    out_file: str | None,
-    detailed_exitcode: bool,
-    offline: bool,
-    parallel: int,
-    locked: bool,
-    credential: str | None,
-    prices: str | None,
-    throughput: int | None,
-) -> None:
+def plan(specs: tuple[str, ...], output: str, out_file: str | None, **given) -> None:
     """Show the ordered stages, their resource names and fingerprints, and what apply would do.
 
     Names are derived from the run name (no timestamps); a fingerprint is the hash of the inputs
@@ -229,59 +160,14 @@ def plan(
     orchestrate plan specs/phi4-ultrachat.yaml --offline -o json --out plan.json
     orchestrate plan specs/ --detailed-exitcode
     """
-    from orchestrator import runs
+    from orchestrator import commands, runs
+    from orchestrator.options import Options
+    from orchestrator.views.commands import plan_view
 
     paths = [str(p) for p in runs.expand(specs)]
     if len(paths) > 1 and out_file:
         raise click.UsageError("--out saves one plan: name one spec")
-    if len(paths) == 1:
-        code = _plan_one(paths[0], output, out_file, offline, credential, prices, throughput, locked)
-        sys.exit(code if detailed_exitcode else 0)
-    from orchestrator.runs import plan_many
-
-    sys.exit(plan_many(paths, output, detailed_exitcode, offline, parallel, credential, locked, prices, throughput))
-
-
-def _plan_one(spec, output, out_file, offline, credential, prices, throughput, locked) -> int:
-    """Plan one spec; 2 when it has changes, else 0."""
-    from orchestrator import lockfile
-    from orchestrator.estimate import estimate, estimate_text, load_prices
-    from orchestrator.plan import make_plan
-    from orchestrator.preflight import refuse
-    from orchestrator.spec.validate import load_runspec
-    from orchestrator.views import color_enabled, plan_document, plan_text
-
-    planned, observed, notices, pins, checks = _observe_unless_offline(load_runspec(spec), credential, offline)
-    if locked and observed is not None:
-        lockfile.check_current(planned, pins)
-    the_plan = make_plan(planned, observed, notices, checks)
-    the_estimate = estimate(planned, prices=load_prices(prices), throughput=throughput)
-    data = plan_document(the_plan, the_estimate)
-    if out_file:
-        Path(out_file).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    if output == "json":
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(plan_text(the_plan, color=color_enabled()))
-        click.echo(estimate_text(the_estimate))
-    refuse(the_plan.checks)  # shown in full above; the one line says why apply would refuse
-    return 2 if the_plan.has_changes else 0
-
-
-def _observe_unless_offline(the_spec, credential: str | None = None, offline: bool = False):
-    """(the spec as planned, the observed state, the target's notices, the pins, the pre-flight
-    checks). Offline: the lock file's pins and no target (None: every stage shows as to create)."""
-    from orchestrator import lockfile
-    from orchestrator.registry import target as get_target
-
-    if offline:
-        return lockfile.locked(the_spec), None, (), {}, ()
-    try:
-        target = get_target(the_spec, credential)
-        observed = target.observe()
-    except OrchestrateError as exc:
-        raise OrchestrateError(f"{exc}\n(`orchestrate plan --offline` plans without reading the target)") from None
-    return target.spec, observed, target.notices, target.pins or {}, target.checks
+    sys.exit(commands.plan(paths, Options.of(given), plan_view(output), out_file))
 
 
 @cli.command()
@@ -309,15 +195,10 @@ def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
     """
     from orchestrator.diff import diff_specs
     from orchestrator.kinds import DiffStatus
-    from orchestrator.views import color_enabled, diff_json, diff_markdown, diff_text
+    from orchestrator.views.commands import diff_view
 
     diffs = [d for d in (diff_specs(*pair) for pair in _diff_inputs(args)) if d.status != DiffStatus.UNCHANGED]
-    if output == "json":
-        click.echo(diff_json(diffs))
-    elif fmt == "markdown":
-        click.echo(diff_markdown(diffs), nl=False)
-    else:
-        click.echo(diff_text(diffs, color=color_enabled()))
+    diff_view(output, fmt).diffs(diffs)
     if any(d.status == DiffStatus.INVALID for d in diffs):
         sys.exit(1)
 
@@ -456,8 +337,9 @@ def init(path: str | None, template: str, name: str | None, force: bool) -> None
     click.echo(f"next: orchestrate validate {path}", err=True)
 
 
-# apply, destroy, status and invoke: the commands that act on a target.
-from orchestrator import cli_run  # noqa: E402, F401 - registers them on `cli`
+# apply, destroy, status, report, lock and invoke: the commands that act on a target.
+for _command in cli_run.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.kinds import PlanMode
+from orchestrator.options import Options
 from orchestrator.plan import Plan
 from orchestrator.preflight import refuse
+
+if TYPE_CHECKING:
+    from orchestrator.events import Events
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -34,6 +37,8 @@ class Run:
     target: Any = None  # orchestrator.target.Target, once the spec loaded
     spec: Any = None  # the spec as planned (pins applied), once planned
     plan: Plan | None = None
+    estimate: Any = None  # orchestrator.estimate.Estimate of an apply plan, once planned
+    many: bool = False  # one of several specs in one command
     error: str = ""
     exit_code: int = EXIT_OK
     locks: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -43,21 +48,10 @@ class Run:
         self.exit_code = getattr(exc, "exit_code", EXIT_ERROR) or EXIT_ERROR
 
 
-def prepare(
-    path: str,
-    make: Callable,
-    *,
-    credential: str | None = None,
-    force_unlock: bool = False,
-    lock: bool = True,
-    offline: bool = False,
-    locked: bool = False,
-    **options: bool,
-) -> Run:
+def prepare(path: str, make: Callable, opts: Options, *, lock: bool = True) -> Run:
     """Load, lock (local flock and the target's lock, held until `release`), observe and plan one
-    spec. A user error ends up in `Run.error`, never raised: the other runs go on. `offline`
-    plans from the spec and its lock file alone (no target, no lock). `options` are set on the
-    target (keep_failed, force)."""
+    spec. A user error ends up in `Run.error`, never raised: the other runs go on. Offline
+    (`opts.offline`) plans from the spec and its lock file alone (no target, no lock)."""
     run = Run(path)
     try:
         from orchestrator import lockfile
@@ -67,17 +61,17 @@ def prepare(
 
         spec = load_runspec(path)
         run.name = spec.name
-        if offline:
+        if opts.offline:
             run.spec = lockfile.locked(spec)
             run.plan = make(run.spec, None, ())
             return run
-        run.target = get_target(spec, credential)
-        vars(run.target).update(options)
+        run.target = get_target(spec, opts.credential)
+        opts.set_on(run.target)
         if lock:
             run.locks.enter_context(RunLock(run.target.root, spec.name))
-            run.locks.enter_context(run.target.lock(force_unlock))
+            run.locks.enter_context(run.target.lock(opts.force_unlock))
         observed = run.target.observe()
-        if locked:
+        if opts.locked:
             lockfile.check_current(run.target.spec, run.target.pins or {})
         run.spec = run.target.spec
         run.plan = make(run.spec, observed, run.target.notices, run.target.checks)
@@ -129,21 +123,11 @@ def in_pool(items: Sequence, fn: Callable, parallel: int, *, share: bool = True)
         return [future.result() for future in futures]
 
 
-def execute_all(
-    runs: list[Run],
-    *,
-    parallel: int,
-    fail_fast: bool,
-    output: str,
-    out: TextIO,
-    err: TextIO | None = None,
-) -> None:
+def execute_all(runs: list[Run], *, parallel: int, fail_fast: bool, events: Callable[[Run], Events]) -> None:
     """Execute every run with a plan that has changes, `parallel` at a time (local runs one at a
-    time). With `fail_fast`, a failure keeps the runs not started yet from starting. `out` and
-    `err` are the real streams, taken before any Azure call: a run's Events made while another
-    run's upload has sys.stderr muted (calls.quiet_stderr) would write into the mute."""
+    time). With `fail_fast`, a failure keeps the runs not started yet from starting. `events`
+    makes a run's progress events (its view's)."""
     from orchestrator.apply import execute
-    from orchestrator.events import Events
 
     failed = False
 
@@ -155,9 +139,8 @@ def execute_all(
             if fail_fast and failed:
                 run.error, run.exit_code = "not started: an earlier run failed (--fail-fast)", EXIT_ERROR
                 return
-            events = Events("json" if output == "json" else "text", err, run=run.name, many=True, out=out)
             try:
-                execute(run.target, run.plan, events)
+                execute(run.target, run.plan, events(run))
             except (OrchestrateError, ImportError) as exc:
                 _fail_import(run, exc)
                 failed = True
@@ -222,67 +205,3 @@ def _plain_name(path: str) -> str:
     if CONTROL_IN_NAME.search(path):
         raise OrchestrateError(f"spec path {visible(path)} has control characters: rename the file")
     return path
-
-
-def stdout() -> TextIO:
-    """The real stdout, taken before any Azure call swaps sys.stdout out (calls.quiet_sdk)."""
-    return sys.stdout
-
-
-def stderr() -> TextIO:
-    """The real stderr, taken before any upload mutes sys.stderr (calls.quiet_stderr)."""
-    return sys.stderr
-
-
-def plan_many(
-    paths: Sequence[str],
-    output: str,
-    detailed_exitcode: bool,
-    offline: bool,
-    parallel: int,
-    credential: str | None,
-    locked: bool = False,
-    prices: str | None = None,
-    throughput: int | None = None,
-) -> int:
-    """`plan` of several specs: each plan (with its estimate, as for one spec), then one summary;
-    returns the exit code."""
-    import json
-
-    import click
-
-    from orchestrator.estimate import estimate, estimate_text, load_prices
-    from orchestrator.plan import make_plan
-    from orchestrator.views import color_enabled, plan_document, plan_text
-
-    out = stdout()
-    results = in_pool(
-        paths,
-        lambda path: prepare(path, make_plan, credential=credential, lock=False, offline=offline, locked=locked),
-        parallel,
-    )
-    table = load_prices(prices)
-    estimates = {r.path: estimate(r.spec, prices=table, throughput=throughput) for r in results if r.plan}
-    if output == "json":
-        items = [
-            {
-                "spec": r.path,
-                "run": r.name,
-                "plan": plan_document(r.plan, estimates[r.path]) if r.plan else None,
-                "error": r.error,
-            }
-            for r in results
-        ]
-        click.echo(json.dumps({"runs": items}, indent=2), file=out)
-    else:
-        for r in results:
-            if r.plan is not None:
-                text = plan_text(r.plan, color=color_enabled())
-                click.echo(f"{text}\n{estimate_text(estimates[r.path])}\n", file=out)
-            else:
-                click.echo(f"error: {r.path}: {r.error}\n", err=True)
-        click.echo(summary_text(results, "Plans"), file=out)
-    codes = [r.exit_code for r in results]
-    if detailed_exitcode:
-        codes += [EXIT_CHANGES for r in results if r.plan is not None and r.plan.has_changes]
-    return worst(codes)

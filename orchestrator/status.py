@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from orchestrator.kinds import Action
 from orchestrator.plan import Observed, Plan
+from orchestrator.spec.model import RunSpec
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,16 @@ def model_metrics(served: list, read: Callable[[str], dict]) -> dict:
                 out["previous"] = {"model": f"{name}:{older}", "metrics": found}
                 break
     return out
+
+
+@dataclass(frozen=True)
+class Status:
+    """What `status` (and `report`) read of one run: its rows, its deployments, the pre-flight,
+    the serving model's metrics and the records its stages saved."""
+
+    spec: RunSpec
+    stages: list[StatusRow]
+    deployments: list[dict]
+    checks: tuple
+    achieved: dict
+    records: Mapping[str, dict]

@@ -177,6 +177,7 @@ def test_runs_of_many_keep_their_lines_while_another_run_mutes_stderr(spec, tmp_
     muted at that moment (calls.quiet_stderr), its lines went into the mute and were lost."""
     from orchestrator import runs
     from orchestrator.targets.azureml.calls import quiet_stderr
+    from orchestrator.views.commands import ApplyHuman
 
     real = io.StringIO()
     muted, release = threading.Event(), threading.Event()
@@ -187,12 +188,13 @@ def test_runs_of_many_keep_their_lines_while_another_run_mutes_stderr(spec, tmp_
             release.wait(10)
 
     target = FakeTarget(spec, tmp_path)
-    run = runs.Run("specs/a.yaml", name="a", target=target, plan=make_plan(spec, target.observe()))
+    run = runs.Run("specs/a.yaml", name="a", target=target, plan=make_plan(spec, target.observe()), many=True)
     other = threading.Thread(target=hold_the_mute)
     other.start()
     assert muted.wait(5)
     try:
-        runs.execute_all([run], parallel=1, fail_fast=False, output="text", out=io.StringIO(), err=real)
+        view = ApplyHuman("Apply", io.StringIO(), real)
+        runs.execute_all([run], parallel=1, fail_fast=False, events=view.events)
     finally:
         release.set()
         other.join()

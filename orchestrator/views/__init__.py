@@ -1,6 +1,7 @@
 """Renderers: the same values (diagnostics, plans) as terminal text, JSON or GitHub annotations.
 
-Nothing is computed here; every function takes a finished value and returns text.
+Nothing is computed here; every function takes a finished value and returns text (or the JSON
+document). Which of them a command prints is its view's choice: views/commands.py.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def diagnostics_text(diags: Iterable[Diagnostic], *, color: bool = False) -> str
     return "\n".join(lines)
 
 
-def diagnostics_json(results: list) -> str:
+def diagnostics_json(results: Sequence) -> str:
     """`validate --output json`: one object per spec, the same diagnostics as the text form."""
     return json.dumps(
         {
@@ -135,13 +136,10 @@ def settings_text(settings) -> list[str]:
     return textwrap.wrap("Fine-tune settings: " + text, width=100, subsequent_indent="  ")
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(plan.to_dict(), indent=2, sort_keys=False)
-
-
 def plan_document(plan: Plan, estimate) -> dict:
-    """A plan as JSON: the same shape for one spec, a directory's each run and a saved plan file."""
-    return {**plan.to_dict(), "estimate": estimate.to_dict()}
+    """A plan as JSON: the same shape for one spec, a directory's each run, a saved plan file and
+    apply's `plan` event. The estimate is null for a destroy plan."""
+    return {**plan.to_dict(), "estimate": estimate.to_dict() if estimate is not None else None}
 
 
 def show_value(value) -> str:
@@ -272,15 +270,16 @@ def metrics_text(achieved: Mapping) -> list[str]:
     return lines
 
 
-def status_json(
+def status_document(
     spec: RunSpec,
     rows: list[StatusRow],
     deployments: Sequence[dict] = (),
     checks: Sequence = (),
     achieved: Mapping | None = None,
-) -> str:
+) -> dict:
+    """`status -o json` of one run (a directory's: {"runs": [these, with "spec"]})."""
     data: dict[str, Any] = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
     data["deployments"] = list(deployments)
     data["checks"] = [c.to_dict() for c in checks]
     data["metrics"] = dict(achieved or {})
-    return json.dumps(data, indent=2)
+    return data
