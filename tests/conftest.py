@@ -18,6 +18,37 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
 
 
+THIRD_SPEC = """\
+version: 1
+name: third-run
+target: third
+model: {{name: some-base-model}}
+dataset:
+  source: ./chat
+  splits:
+    train: {{from: train, percent: 10}}
+    test: {{from: test, percent: 10}}
+finetune: {{epochs: {epochs}}}
+deployment: {{endpoint: third-ep}}
+smoke_test: {{sample_from: test, evaluate: {{samples: 0}}}}
+"""
+
+
+@pytest.fixture
+def third(monkeypatch, tmp_path):
+    """A spec of the third target (tests/third_target), registered by its one line; cwd is its folder."""
+    from orchestrator import registry
+    from orchestrator.targets.local.sample_data import write_dataset
+
+    monkeypatch.setitem(registry.TARGETS, "third", "tests.third_target")  # the one line
+    monkeypatch.setenv("ORCHESTRATE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    write_dataset(tmp_path / "chat", train=40, test=20)
+    spec = tmp_path / "third.yaml"
+    spec.write_text(THIRD_SPEC.format(epochs=1), encoding="utf-8")
+    return spec
+
+
 @pytest.fixture
 def reference_text() -> str:
     return (SPECS / "phi4-ultrachat.yaml").read_text()

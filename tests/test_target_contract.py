@@ -24,7 +24,9 @@ def _targets() -> list[type[BaseTarget]]:
     for name in registry.names():
         module, _, cls = registry.info(name).cls.partition(":")
         classes.append(getattr(importlib.import_module(module), cls))
-    return [*classes, FakeTarget]
+    from tests.third_target.target import ThirdTarget  # a registered one, in the tests
+
+    return [*classes, ThirdTarget, FakeTarget]
 
 
 @pytest.mark.parametrize("cls", _targets(), ids=lambda c: c.__name__)
