@@ -18,6 +18,38 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="Write tests/golden/ from what the code prints now, instead of comparing (review the git diff).",
+    )
+
+
+@pytest.fixture
+def golden(request):
+    """golden(name, text): `text` must be tests/golden/<name>, byte for byte; with --update-golden
+    the file is written instead. The human output people read (plan, diff markdown, status,
+    render) is pinned this way: a change to it shows as a diff of these files in review."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        path = ROOT / "tests" / "golden" / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.is_file(), f"no {path.relative_to(ROOT)}: run pytest --update-golden and review it"
+        expected = path.read_text(encoding="utf-8")
+        if text != expected:
+            import difflib
+
+            changed = difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "now", lineterm="")
+            pytest.fail(f"{name} differs (pytest --update-golden rewrites it):\n" + "\n".join(changed))
+
+    return check
+
+
 THIRD_SPEC = """\
 version: 1
 name: third-run
