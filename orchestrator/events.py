@@ -30,7 +30,6 @@ class Events:
     ):
         self.mode = mode
         self.stream = stream or sys.stderr
-        # Held now: while an Azure SDK call runs, sys.stdout is swapped out to drop the SDK's stray prints.
         self.out = out or sys.stdout
         # Every NDJSON event names its run. With several runs at once (apply DIR) every text line
         # starts with it too, and there is no live display (runs would redraw over each other).

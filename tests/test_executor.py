@@ -172,30 +172,25 @@ print(len(target.calls), sorted({{m.split(".")[0] for m in sys.modules}} & {{"to
     assert proc.stdout.split() == ["18", "[]"]  # 9 stages applied, 9 destroyed; nothing heavy imported
 
 
-def test_runs_of_many_keep_their_lines_while_another_run_mutes_stderr(spec, tmp_path):
-    """apply DIR: a run's events are made in its thread; if another run's upload has sys.stderr
-    muted at that moment (calls.quiet_stderr), its lines went into the mute and were lost."""
-    from orchestrator import runs
-    from orchestrator.targets.azureml.calls import quiet_stderr
-    from orchestrator.views.commands import ApplyHuman
+def test_the_sdks_prints_are_muted_in_its_modules_not_by_swapping_streams(capsys, monkeypatch):
+    """azure-ai-ml prints a dot on stdout at every poll and a colour reset on stderr after every
+    upload. They are muted where they are printed: sys.stdout and sys.stderr stay the process's,
+    so another thread's events (apply DIR) are never written into a mute."""
+    pytest.importorskip("azure.ai.ml")
+    import importlib
+    import inspect
 
-    real = io.StringIO()
-    muted, release = threading.Event(), threading.Event()
+    from azure.ai.ml._utils._azureml_polling import AzureMLPolling
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-    def hold_the_mute() -> None:  # another run, uploading its data
-        with quiet_stderr():
-            muted.set()
-            release.wait(10)
+    from orchestrator.targets.azureml.calls import CHATTY, mute_sdk_prints
 
-    target = FakeTarget(spec, tmp_path)
-    run = runs.Run("specs/a.yaml", name="a", target=target, plan=make_plan(spec, target.observe()), many=True)
-    other = threading.Thread(target=hold_the_mute)
-    other.start()
-    assert muted.wait(5)
-    try:
-        view = ApplyHuman("Apply", io.StringIO(), real)
-        runs.execute_all([run], parallel=1, fail_fast=False, events=view.events)
-    finally:
-        release.set()
-        other.join()
-    assert "[a] smoke_test: done" in real.getvalue()
+    for name in CHATTY:  # the SDK still prints there (an upgrade that moves them shows here)
+        assert "print(" in inspect.getsource(importlib.import_module(name)), name
+    streams = sys.stdout, sys.stderr
+    mute_sdk_prints()
+    monkeypatch.setattr(ARMPolling, "update_status", lambda self: None)  # the HTTP poll itself
+    AzureMLPolling.update_status(object.__new__(AzureMLPolling))  # the SDK's own line: print(".")
+    print("ours")
+    assert (sys.stdout, sys.stderr) == streams
+    assert capsys.readouterr() == ("ours\n", "")

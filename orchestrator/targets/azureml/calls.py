@@ -1,6 +1,7 @@
 """Every Azure call goes through `call`: bounded retries with backoff and jitter for what is
 transient (429, 5xx, 409 while a resource is updating, a dropped connection), one clear error
-with Azure's code and message for what is not, and the SDK's stray stdout prints sent to stderr.
+with Azure's code and message for what is not; the SDK's stray prints are muted at their source
+(mute_sdk_prints).
 
 azure-core already retries 429/5xx a few times inside each request; this layer adds what it does
 not retry (409 Conflict, errors of long-running operations) and the last word on giving up.
@@ -8,13 +9,10 @@ not retry (409 Conflict, errors of long-running operations) and the last word on
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import random
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -35,38 +33,32 @@ class AzureError(OrchestrateError):
         self.code = code
 
 
-class _Muted:
-    """One of sys.stdout / sys.stderr sent nowhere while any holder (in any thread) needs it so.
-    Reference-counted: contextlib.redirect_* in two threads at once can leave the stream
-    swapped for good (the second saves the first's replacement)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.lock = threading.Lock()
-        self.depth = 0
-        self.saved = None
-
-    @contextlib.contextmanager
-    def __call__(self):
-        with self.lock:
-            if self.depth == 0:
-                self.saved = getattr(sys, self.name)
-                setattr(sys, self.name, io.StringIO())
-            self.depth += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.depth -= 1
-                if self.depth == 0:
-                    setattr(sys, self.name, self.saved)
+# The SDK prints to the process's streams from three modules on the calls we make: a dot on stdout
+# at every poll of a long-running operation (azure/ai/ml/_utils/_azureml_polling.py,
+# AzureMLPolling.update_status, whatever MLClient's show_progress says), and a colour reset on
+# stderr after each upload (_artifacts/_blob_storage_helper.py, _gen2_storage_helper.py). stdout
+# is for data (apply -o json is NDJSON). Each of those modules looks `print` up in its own globals
+# first: a `print` there mutes those three modules and nothing else, where swapping sys.stdout
+# for the process took every thread's output with it while a call ran (our own events included).
+CHATTY = (
+    "azure.ai.ml._utils._azureml_polling",
+    "azure.ai.ml._artifacts._blob_storage_helper",
+    "azure.ai.ml._artifacts._gen2_storage_helper",
+)
 
 
-# While any SDK call runs, sys.stdout goes nowhere: azure-ai-ml prints polling dots to stdout,
-# which is for data (our own events hold the real streams).
-quiet_sdk = _Muted("stdout")
-# Around uploads: the SDK prints a colour reset to stderr after each.
-quiet_stderr = _Muted("stderr")
+def _sdk_print(*values, **options) -> None:
+    """The `print` of the SDK's chatty modules: nothing, or stderr under ORCHESTRATE_DEBUG."""
+    if os.environ.get("ORCHESTRATE_DEBUG"):
+        print(*values, **{**options, "file": sys.stderr})
+
+
+def mute_sdk_prints() -> None:
+    """Give the SDK's chatty modules the `print` above (idempotent; azure.ai.ml is imported by now)."""
+    import importlib
+
+    for name in CHATTY:
+        importlib.import_module(name).print = _sdk_print  # type: ignore[attr-defined]
 
 
 def call(
@@ -91,8 +83,7 @@ def call(
 
     for attempt in range(1, attempts + 1):
         try:
-            with quiet_sdk():
-                return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except ResourceNotFoundError:
             raise
         except ClientAuthenticationError:

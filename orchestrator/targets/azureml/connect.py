@@ -166,8 +166,11 @@ def _workspace_client(spec: RunSpec, cred):
 
     from azure.ai.ml import MLClient
 
+    from orchestrator.targets.azureml.calls import mute_sdk_prints
+
     # The SDK logs "Check: endpoint ... exists" at INFO on its own stderr handler; our events say it.
     logging.getLogger("azure.ai.ml.operations._online_deployment_operations").setLevel(logging.WARNING)
+    mute_sdk_prints()  # its polling dots and upload colour resets
 
     ws = workspace_of(spec)
     if ws.config_file:

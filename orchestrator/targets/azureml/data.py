@@ -11,7 +11,6 @@ from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler
-from orchestrator.targets.azureml.calls import quiet_stderr
 from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint, tags
 
 if TYPE_CHECKING:
@@ -64,8 +63,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
                 description=f"{role} split of {t.spec.dataset.source} for run {t.spec.name}",
                 tags={**tags(t.spec, "data", planned.fingerprint), "orchestrate.sha256": content},
             )
-            with quiet_stderr():  # the SDK prints a colour reset after uploads
-                t.azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
+            t.azure(f"upload {role}.jsonl", t.ml.data.create_or_update, asset)
             events.emit("progress", "data", message=f"uploaded {role}.jsonl as {name}:{version}")
         versions[role] = version
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.state import LockHeld
-from orchestrator.targets.azureml.calls import AzureError, call, first_line, quiet_sdk
+from orchestrator.targets.azureml.calls import AzureError, call, first_line
 
 LEASE_SECONDS = 60
 RENEW_EVERY = 20.0  # ORCHESTRATE_LOCK_RENEW_SECONDS overrides (tests)
@@ -113,8 +113,7 @@ class LeaseLock:
         self.blob = self._blob_client()
         if not call("check the run lock", self.blob.exists):
             try:
-                with quiet_sdk():
-                    self.blob.upload_blob(b"", overwrite=False)
+                self.blob.upload_blob(b"", overwrite=False)
             except ResourceExistsError:
                 pass  # created by a concurrent apply a moment ago: the lease decides
         if self.force:
@@ -194,10 +193,8 @@ class LeaseLock:
         while not self._stop.wait(every):
             try:
                 if self._due():
-                    with quiet_sdk():
-                        self._refresh()
-                with quiet_sdk():
-                    self.lease.renew()
+                    self._refresh()
+                self.lease.renew()
             except Exception as exc:  # retried next round while the 60 s last; said at once
                 code = getattr(exc, "error_code", None) or ""
                 status = exc.status_code if isinstance(exc, HttpResponseError) else None
