@@ -39,3 +39,10 @@ class DiffStatus(_Word):
     REMOVED = "removed"
     RENAMED = "renamed"
     INVALID = "invalid"
+
+
+class KeepReason(_Word):
+    """Why destroy leaves a resource this run made (the plan's reason adds the target's words)."""
+
+    UNDELETABLE = "undeletable"  # the target cannot delete it (an Azure ML job stays in the run history)
+    SHARED = "shared"  # it holds what this run did not make (an endpoint's other deployments)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.kinds import Action, PlanMode
+from orchestrator.kinds import Action, KeepReason, PlanMode
 from orchestrator.model_defaults import Setting, effective
 from orchestrator.preflight import Check
 from orchestrator.spec.model import RunSpec
@@ -35,7 +35,8 @@ class Observed:
     inputs: Mapping[str, Any] | None = None
     detail: str = ""  # e.g. "Failed", "Succeeded": shown by status
     note: str = ""  # what the target knows that the plan should say (a job to re-attach, a pinned version)
-    kept: str = ""  # why destroy leaves it, if it does (an Azure job stays in the run history)
+    keep: KeepReason | None = None  # destroy leaves it, for this reason (decides the plan)
+    kept: str = ""  # the target's words for it, shown in the plan
     pinned: str = ""  # what a moving reference resolved to (model version latest -> its id): saved plans check it
     # What the resource publishes for the stages after it: the base model's `model_specific_defaults`
     # tag ({component input: string}), applied to the fields the spec leaves unset.
@@ -196,8 +197,8 @@ def make_destroy_plan(spec: RunSpec, observed: Mapping[str, Observed | None], ke
             continue
         if seen is not None and seen.exists and stage.name in keep:
             action, reason = SKIP, "kept, as asked"
-        elif seen is not None and seen.exists and seen.kept:
-            action, reason = SKIP, f"kept: {seen.kept}"
+        elif seen is not None and seen.exists and seen.keep is not None:
+            action, reason = SKIP, f"kept: {seen.kept or seen.keep}"
         elif seen is not None and seen.exists:
             action, reason = DELETE, "created by this run"
         else:

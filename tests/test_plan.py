@@ -101,3 +101,18 @@ def test_plan_json_round_trips():
     data = json.loads(json.dumps(plan.to_dict()))
     assert data["format_version"] == 1 and data["summary"]["create"] == 9
     assert data["stages"][3]["inputs"]["learning_rate"] == 5e-6
+
+
+def test_destroy_leaves_what_a_keep_reason_names_and_the_text_decides_nothing():
+    from orchestrator.kinds import KeepReason
+
+    spec = load_runspec(PHI3)
+    prints = fingerprints(spec)
+    observed = {name: Observed(True, fp) for name, fp in prints.items()}
+    observed["finetune"] = Observed(True, prints["finetune"], keep=KeepReason.UNDELETABLE, kept="jobs stay")
+    observed["endpoint"] = Observed(True, prints["endpoint"], kept="words alone")  # no reason: deleted
+    by = {s.name: s for s in make_destroy_plan(spec, observed).stages}
+    assert (by["finetune"].action, by["finetune"].reason) == ("skip", "kept: jobs stay")
+    assert by["endpoint"].action == "delete"
+    observed["finetune"] = Observed(True, prints["finetune"], keep=KeepReason.SHARED)
+    assert {s.name: s for s in make_destroy_plan(spec, observed).stages}["finetune"].reason == "kept: shared"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from orchestrator import preflight
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.kinds import KeepReason
 from orchestrator.naming import deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
@@ -39,12 +40,10 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     if busy := waits.note("endpoint", endpoint):
         return Observed(False, note=busy)
     others = [d.name for d in listed(t) if not is_ours(d, t.spec)]
-    kept = (
-        f"it also holds {', '.join(others)}, not made by this run (--force deletes it)"
-        if others and not t.force
-        else ""
-    )
-    return t.observed(True, tagged_fingerprint(endpoint), cached, kept=kept)
+    if others and not t.force:
+        kept = f"it also holds {', '.join(others)}, not made by this run (--force deletes it)"
+        return t.observed(True, tagged_fingerprint(endpoint), cached, keep=KeepReason.SHARED, kept=kept)
+    return t.observed(True, tagged_fingerprint(endpoint), cached)
 
 
 def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:

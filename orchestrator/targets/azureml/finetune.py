@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from orchestrator import metrics
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
+from orchestrator.kinds import KeepReason
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.stages.finetune import FinetuneStage
 from orchestrator.target import Ready, StageHandler
@@ -50,6 +51,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
                 fingerprint,
                 cached,
                 f"job {name} {status}",
+                keep=KeepReason.UNDELETABLE,
                 kept="Azure ML jobs cannot be deleted; it stays in the run history",
             )
         if status not in TERMINAL:
