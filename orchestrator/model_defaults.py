@@ -22,35 +22,60 @@ from orchestrator.spec.model import RunSpec
 TAG = "model_specific_defaults"
 
 
-def _flag(text: str) -> bool:
+# The component takes precision as the strings "32" or "16": bf16 trains as 16-bit there, and a
+# published "16" reads back as fp16.
+PRECISION = {"fp32": "32", "fp16": "16", "bf16": "16"}
+_PRECISION_OF = {component: value for value, component in reversed(PRECISION.items())}
+
+
+def _read_flag(text: str) -> bool:
     if text.strip().lower() not in ("true", "false"):
         raise ValueError(text)
     return text.strip().lower() == "true"
 
 
-def _precision(text: str) -> str:
-    return {"16": "fp16", "32": "fp32"}[text.strip()]
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
-# Component input -> (the spec's finetune field, dotted; how to read the published string).
-FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "num_train_epochs": ("epochs", int),
-    "learning_rate": ("learning_rate", float),
-    "per_device_train_batch_size": ("batch_size", int),
-    "gradient_accumulation_steps": ("gradient_accumulation_steps", int),
-    "max_seq_length": ("max_seq_length", int),
-    "precision": ("precision", _precision),
-    "apply_lora": ("lora.enabled", _flag),
-    "lora_r": ("lora.r", int),
-    "lora_alpha": ("lora.alpha", int),
-    "lora_dropout": ("lora.dropout", float),
-    "lr_scheduler_type": ("lr_scheduler", str),
-    "warmup_steps": ("warmup_steps", int),
-    "weight_decay": ("weight_decay", float),
-    "seed": ("seed", int),
-    "apply_deepspeed": ("deepspeed.enabled", _flag),
-    "deepspeed_stage": ("deepspeed.stage", int),
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Input:
+    """One chat_completion_pipeline input that a spec's finetune field sets, both ways."""
+
+    field: str  # the spec's finetune field, dotted
+    read: Callable[[str], Any]  # a published default (the model's tag, a string) -> the field's value
+    write: Callable[[Any], Any] = _same  # the field's value -> the component's input
+
+
+# The one table of component inputs and spec fields: the model's defaults are read with it
+# (effective) and the pipeline job is written with it (targets/azureml/pipeline.py).
+INPUTS: dict[str, Input] = {
+    "num_train_epochs": Input("epochs", int),
+    "learning_rate": Input("learning_rate", float),
+    "per_device_train_batch_size": Input("batch_size", int),
+    "gradient_accumulation_steps": Input("gradient_accumulation_steps", int),
+    "max_seq_length": Input("max_seq_length", int),
+    "precision": Input("precision", lambda text: _PRECISION_OF[text.strip()], PRECISION.__getitem__),
+    "apply_lora": Input("lora.enabled", _read_flag, _flag),
+    "lora_r": Input("lora.r", int),
+    "lora_alpha": Input("lora.alpha", int),
+    "lora_dropout": Input("lora.dropout", float),
+    "lr_scheduler_type": Input("lr_scheduler", str),
+    "warmup_steps": Input("warmup_steps", int),
+    "weight_decay": Input("weight_decay", float),
+    "seed": Input("seed", int),
+    "apply_deepspeed": Input("deepspeed.enabled", _read_flag, _flag),
+    "deepspeed_stage": Input("deepspeed.stage", int, str),
 }
+
+
+def component_inputs(finetune: Any) -> dict[str, Any]:
+    """The component inputs a spec's finetune section sets, in the table's order."""
+    return {name: i.write(_get(finetune, i.field)) for name, i in INPUTS.items()}
 
 
 @dataclass(frozen=True)
@@ -85,20 +110,20 @@ def effective(spec: RunSpec, published: Mapping[str, str]) -> tuple[RunSpec, tup
     finetune = spec.finetune
     from_model: set[str] = set()
     for name, raw in published.items():
-        if name not in FIELDS:
+        if name not in INPUTS:
             continue
-        field, read = FIELDS[name]
+        field = INPUTS[name].field
         if field in spec.finetune_set:
             continue
         try:
-            value = read(raw)
+            value = INPUTS[name].read(raw)
         except (ValueError, KeyError):
             continue
         finetune = _set(finetune, field, value)
         from_model.add(field)
     settings = tuple(
-        Setting(field, _get(finetune, field), _source(field, spec.finetune_set, from_model))
-        for field, _ in FIELDS.values()
+        Setting(i.field, _get(finetune, i.field), _source(i.field, spec.finetune_set, from_model))
+        for i in INPUTS.values()
     )
     return replace(spec, finetune=finetune), settings
 

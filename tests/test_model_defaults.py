@@ -32,3 +32,19 @@ def test_a_published_default_moves_the_finetune_fingerprint(write_spec):
     b, _ = effective(spec, {"learning_rate": "8e-06"})
     assert fingerprints(a)["finetune"] != fingerprints(b)["finetune"]
     assert fingerprints(a)["data"] == fingerprints(b)["data"]
+
+
+def test_the_input_table_reads_back_what_it_writes():
+    """What the pipeline job sends, published as a model's defaults, gives a spec that sets nothing
+    the same fine-tune: the table's two directions agree, field by field."""
+    import dataclasses
+
+    from orchestrator.model_defaults import INPUTS, component_inputs
+
+    spec = load_runspec(SPECS / "phi4-ultrachat.yaml")
+    sent = component_inputs(spec.finetune)
+    assert list(sent) == list(INPUTS) and sent["precision"] == "16" and sent["apply_lora"] == "true"
+    silent = dataclasses.replace(spec, finetune_set=())
+    used, settings = effective(silent, {name: str(value) for name, value in sent.items()})
+    assert used.finetune == spec.finetune
+    assert {s.source for s in settings} == {"model default"}

@@ -6,22 +6,17 @@ the azureml target submits the same dict, so what `render` shows is what `apply`
 
 from __future__ import annotations
 
+from orchestrator.model_defaults import component_inputs
 from orchestrator.spec.model import RunSpec
 from orchestrator.spec.skus import gpus_for
 from orchestrator.stages.model import registry_uri
 
 COMPONENT = "chat_completion_pipeline"
 SPLIT_INPUTS = {"train": "train_file_path", "validation": "validation_file_path", "test": "test_file_path"}
-# The component takes precision as the strings "32" or "16": bf16 trains as 16-bit there.
-PRECISION = {"fp32": "32", "fp16": "16", "bf16": "16"}
 
 
 def component_uri(registry: str = "azureml", version: str = "latest") -> str:
     return registry_uri(registry, "components", COMPONENT, version)
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def gpus_per_node(spec: RunSpec, listed: int | None = None) -> int:
@@ -54,24 +49,18 @@ def finetune_inputs(spec: RunSpec, *, gpus: int) -> dict:
         "compute_model_evaluation": compute,
         "number_of_gpu_to_use_finetuning": gpus,
         "num_nodes_finetune": ft.num_nodes,
-        "num_train_epochs": ft.epochs,
-        "learning_rate": ft.learning_rate,
-        "per_device_train_batch_size": ft.batch_size,
-        "per_device_eval_batch_size": ft.batch_size,
-        "gradient_accumulation_steps": ft.gradient_accumulation_steps,
-        "max_seq_length": ft.max_seq_length,
-        "precision": PRECISION[ft.precision],
-        "apply_lora": _flag(ft.lora.enabled),
-        "lora_r": ft.lora.r,
-        "lora_alpha": ft.lora.alpha,
-        "lora_dropout": ft.lora.dropout,
-        "lr_scheduler_type": ft.lr_scheduler,
-        "warmup_steps": ft.warmup_steps,
-        "weight_decay": ft.weight_decay,
-        "seed": ft.seed,
-        "apply_deepspeed": _flag(ft.deepspeed.enabled),
-        "deepspeed_stage": str(ft.deepspeed.stage),
+        **_with_eval_batch(component_inputs(ft)),
     }
+
+
+def _with_eval_batch(inputs: dict) -> dict:
+    """The table's inputs, the evaluation batch (the training one) after the training batch."""
+    out = {}
+    for name, value in inputs.items():
+        out[name] = value
+        if name == "per_device_train_batch_size":
+            out["per_device_eval_batch_size"] = value
+    return out
 
 
 def pipeline_job(
