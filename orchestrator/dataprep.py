@@ -12,7 +12,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator import extras
@@ -161,7 +161,7 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def splits_exist(splits: dict) -> bool:
+def splits_exist(splits: Mapping) -> bool:
     """Whether every split the data stage recorded is still on this machine (an apply elsewhere
     recorded them, or they were cleaned away: the same seed writes the same rows again)."""
     return bool(splits) and all(Path(info.get("path", "/nonexistent")).exists() for info in splits.values())

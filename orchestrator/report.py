@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from orchestrator import metrics
 from orchestrator.escape import markdown_code
 from orchestrator.estimate import Estimate, estimate_text
+from orchestrator.records import FinetuneRecord, SmokeRecord
 from orchestrator.spec.model import RunSpec
 
 
@@ -42,17 +43,18 @@ def _metrics(records: Mapping[str, dict], achieved: Mapping) -> list[str]:
         if previous:
             row += f" {old[key]:.4g} | {new[key] - old[key]:+.3g} |" if key in old else " - | - |"
         lines.append(row)
-    curve = metrics.curve_text(records.get("finetune", {}).get("curves") or {})
+    curve = metrics.curve_text(FinetuneRecord.from_dict(records.get("finetune")).curves or {})
     if curve:
         lines += ["", f"Curve of the last fine-tune: {markdown_code(curve)}"]
     return lines
 
 
 def _gate(records: Mapping[str, dict]) -> list[str]:
-    scores = records.get("smoke_test", {}).get("scores") or {}
+    smoke = SmokeRecord.from_dict(records.get("smoke_test"))
+    scores = smoke.scores or {}
     if scores.get("candidate") is None:
         return ["**Gate:** no evaluation recorded."]
-    text = f"{scores['metric']} of {markdown_code(records['smoke_test'].get('deployment', 'the candidate'))}"
+    text = f"{scores['metric']} of {markdown_code(smoke.deployment or 'the candidate')}"
     text += f" {scores['candidate']:.1f} on {scores['samples']} conversations"
     if scores.get("serving") is not None:
         text += f", serving {markdown_code(scores.get('serving_deployment', ''))} {scores['serving']:.1f}"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
+from orchestrator.records import FinetuneRecord, RegisterRecord, SmokeRecord, TrafficRecord
 from orchestrator.spec.model import RunSpec, Step
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def describe(spec: RunSpec, candidate: str, previous: str | None) -> str:
 
 
 # --- gates (the smoke_test stage) -------------------------------------------------------------------
-def gates(t: Router, spec: RunSpec, splits: Mapping[str, dict], events: Events) -> dict:
+def gates(t: Router, spec: RunSpec, splits: Mapping[str, dict], events: Events) -> SmokeRecord:
     """Smoke-test, then evaluate, the candidate at 0 %; on failure roll back and raise GateFailed."""
     from orchestrator import smoke
 
@@ -89,7 +90,7 @@ def gates(t: Router, spec: RunSpec, splits: Mapping[str, dict], events: Events) 
     detail = f"HTTP 200 in {result['latency_ms']:.0f} ms: {result['answer'][:80]!r}"
     if scores.get("candidate") is not None:
         detail += f"; {scores_text(scores)}"
-    return {**result, "scores": scores, "loss": loss, "deployment": candidate, "detail": detail}
+    return SmokeRecord.from_dict({**result, "scores": scores, "loss": loss, "deployment": candidate, "detail": detail})
 
 
 def loss_gate(t: Any, spec: RunSpec, candidate: str, events: Events) -> dict:
@@ -97,10 +98,10 @@ def loss_gate(t: Any, spec: RunSpec, candidate: str, events: Events) -> dict:
     as each registered model keeps it: always reported, blocking only with loss_margin."""
     ev = spec.smoke_test.evaluate
     key = ev.loss_metric
-    reg = t.state.stages().get("register", {})
-    new = t.model_metrics(f"{reg.get('name')}:{reg.get('version')}").get(key) if reg.get("version") else None
+    reg = t.record(RegisterRecord)
+    new = t.model_metrics(reg.ref).get(key) if reg.ref else None
     if new is None:
-        new = (t.state.stages().get("finetune", {}).get("metrics") or {}).get(key)
+        new = (t.record(FinetuneRecord).metrics or {}).get(key)
     current = serving(t.deployments(), candidate)
     old = t.model_metrics(current.model).get(key) if current is not None and current.model else None
     out: dict[str, Any] = {"metric": key, "candidate": new, "serving": old}
@@ -220,20 +221,21 @@ def observe_traffic(
     return Observed(bool(share), "", None, note=describe(spec, candidate, previous))
 
 
-def apply_traffic(t: Target, spec: RunSpec, events: Events) -> dict:
+def apply_traffic(t: Target, spec: RunSpec, events: Events) -> TrafficRecord:
     """The traffic stage on any target: in place, the spec's share; blue/green, the steps from
     where they stand, the previous deployment remembered so a resumed apply retires the same one."""
     candidate = deployment_name(spec)
     if not spec.deployment.rollout.blue_green:
         _route(t, candidate, spec.deployment.traffic, None)
-        return {"deployment": candidate, "detail": f"{candidate}={spec.deployment.traffic}%"}
-    recorded = t.state.stages().get("traffic", {})
-    previous = recorded.get("previous") if recorded.get("candidate") == candidate else None
+        return TrafficRecord(deployment=candidate, detail=f"{candidate}={spec.deployment.traffic}%")
+    recorded = t.record(TrafficRecord)
+    previous = recorded.previous if recorded.candidate == candidate else None
     if previous is None:
         current = serving(t.deployments(), candidate)
         previous = current.name if current else None
-    t.state.record("traffic", {"candidate": candidate, "previous": previous, "fingerprint": "", "inputs": None})
-    return {**shift(t, spec, events, previous), "previous": previous, "candidate": candidate}
+    started = TrafficRecord(candidate=candidate, previous=previous)
+    t.state.record("traffic", {**started.to_dict(), "fingerprint": "", "inputs": None})
+    return TrafficRecord(**shift(t, spec, events, previous), previous=previous, candidate=candidate)
 
 
 def shift(t: Router, spec: RunSpec, events: Events, previous: str | None) -> dict:

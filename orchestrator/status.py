@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from orchestrator.kinds import Action
 from orchestrator.plan import Observed, Plan
+from orchestrator.records import SmokeRecord
 from orchestrator.spec.model import RunSpec
 
 
@@ -59,12 +60,12 @@ def status_rows(
 def deployment_rows(served: list, records: Mapping[str, dict]) -> list[dict]:
     """Every deployment behind the endpoint: traffic, mirror, model, whether this run made it, and
     the gate scores recorded when it was rolled out (the smoke test's evaluation)."""
-    smoke = records.get("smoke_test", {})
+    smoke = SmokeRecord.from_dict(records.get("smoke_test"))
     rows = []
     for s in served:
         row = {**asdict(s)}
-        if smoke.get("deployment") == s.name and smoke.get("scores"):
-            row["scores"] = smoke["scores"]
+        if smoke.deployment == s.name and smoke.scores:
+            row["scores"] = smoke.scores
         rows.append(row)
     return rows
 

@@ -37,6 +37,7 @@ from orchestrator.lockfile import Pin
 from orchestrator.naming import Served
 from orchestrator.plan import Observed, PlannedStage, fingerprints, with_model_defaults
 from orchestrator.preflight import Check, undecided
+from orchestrator.records import R, Record, as_dict
 from orchestrator.spec.model import RunSpec
 from orchestrator.state import RunState
 
@@ -120,8 +121,12 @@ class Target(Router, Protocol):
         """Delete what one stage made (only what this run made)."""
         ...
 
-    def current(self, stage: str, key: str) -> Any:
-        """What the state holds for `stage` under `key` at its current fingerprint, else None."""
+    def record(self, kind: type[R]) -> R:
+        """What the stage of `kind` (records.py) recorded, as that type; empty when nothing."""
+        ...
+
+    def current(self, kind: type[R]) -> R:
+        """The stage's record at its current fingerprint, else an empty one."""
         ...
 
     def observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
@@ -149,7 +154,7 @@ class StageHandler(Generic[T]):
     stage leaves nothing to delete."""
 
     observe: Callable[[T, str, dict], Observed]
-    apply: Callable[[T, PlannedStage, Events, Ready], dict]
+    apply: Callable[[T, PlannedStage, Events, Ready], Record | dict]  # its record (records.py)
     destroy: Callable[[T, dict], None] | None = None
     # Stages whose observe must have run before this one's (it reads what they found).
     after: tuple[str, ...] = ()
@@ -259,11 +264,15 @@ class BaseTarget:
             results = list(pool.map(run, contributors))
         return [check for found in results for check in found]
 
-    def current(self, stage: str, key: str) -> Any:
-        """A value the cache holds for a stage at its current fingerprint (what this apply, or an
-        earlier one with the same spec, recorded); None otherwise, and observe's reading is used."""
-        entry = self.state.stages().get(stage, {})
-        return entry.get(key) if entry.get("fingerprint") == self.prints.get(stage) else None
+    def record(self, kind: type[R]) -> R:
+        """What the stage of `kind` recorded, whatever its fingerprint (empty when nothing)."""
+        return kind.from_dict(self.state.stages().get(kind.stage))
+
+    def current(self, kind: type[R]) -> R:
+        """The stage's record at its current fingerprint (what this apply, or an earlier one with the
+        same spec, recorded); empty otherwise, and observe's reading is used."""
+        entry = self.state.stages().get(kind.stage, {})
+        return kind.from_dict(entry if entry.get("fingerprint") == self.prints.get(kind.stage) else None)
 
     def observed(self, exists: bool, found_fp: str, cached: dict, detail: str | None = None, **extra) -> Observed:
         """Observed with the cached inputs when the cache describes the same fingerprint (they name
@@ -302,7 +311,7 @@ class BaseTarget:
 
     def apply_stage(self, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
         record = self.handler(planned.name).apply(self, planned, events, ready)
-        return self.state.record_stage(planned, record)
+        return self.state.record_stage(planned, as_dict(record))
 
     def destroy_stage(self, name: str) -> None:
         destroy = self.handler(name).destroy

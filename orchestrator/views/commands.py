@@ -21,6 +21,7 @@ import click
 from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.kinds import PlanMode
+from orchestrator.records import SmokeRecord
 from orchestrator.views import (
     color_enabled,
     diagnostics_json,
@@ -165,10 +166,10 @@ class ApplyHuman(_View):
     def done(self, run: Run, records: dict[str, Any]) -> None:
         """The outcome of one spec's apply: the smoke test's answer, then the counts."""
         assert run.plan is not None
-        smoke = records.get("smoke_test") if run.plan.mode == PlanMode.APPLY else None
-        if smoke:
-            self.show(f"smoke test: HTTP {smoke['status']} in {smoke['latency_ms']:.0f} ms")
-            self.show(f"answer: {smoke['answer']}")
+        smoke = SmokeRecord.from_dict(records.get("smoke_test"))
+        if run.plan.mode == PlanMode.APPLY and smoke.status is not None:
+            self.show(f"smoke test: HTTP {smoke.status} in {smoke.latency_ms or 0:.0f} ms")
+            self.show(f"answer: {smoke.answer}")
         self.say(f"{self.verb} complete: {run.plan.summary()}")
 
     def summary(self, runs: Sequence[Run]) -> None:

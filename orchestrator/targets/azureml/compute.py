@@ -11,6 +11,7 @@ from orchestrator.events import Events
 from orchestrator.naming import deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
+from orchestrator.records import ComputeRecord
 from orchestrator.target import Ready, StageHandler, observe_recorded
 from orchestrator.targets.azureml import deployment as deployments
 from orchestrator.targets.azureml import quota, waits
@@ -156,7 +157,7 @@ def _gpus(t: AzureMLTarget, field: str, sku: str) -> Check:
     return preflight.ok("GPUs per node", f"{sku} has {size.gpus}")
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> ComputeRecord:
     """Create or scale the cluster (the pre-flight checked it, and everything else, already)."""
     from azure.ai.ml.entities import AmlCompute
 
@@ -166,7 +167,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     gpu_text = f", {gpus} GPU(s) per node" if gpus else ""
     if t.spec.compute is None:
         nodes = t.spec.finetune.num_nodes
-        return {"gpus": gpus, "detail": f"serverless {sku}, {nodes} node{'s' if nodes != 1 else ''}{gpu_text}"}
+        return ComputeRecord(gpus=gpus, detail=f"serverless {sku}, {nodes} node{'s' if nodes != 1 else ''}{gpu_text}")
     c = t.compute
     cluster = t.seen.compute
 
@@ -177,7 +178,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         cluster = waits.settled(f"compute cluster {c.name}", read, events, "compute")
     if cluster is not None and not is_ours(cluster, t.spec):
         # The spec's min/max describe a cluster the run creates; a shared one is left as it is.
-        return {"gpus": gpus, "detail": shared_cluster(cluster) + gpu_text}
+        return ComputeRecord(gpus=gpus, detail=shared_cluster(cluster) + gpu_text)
     tier = "low_priority" if c.tier in ("low_priority", "LowPriority") else "dedicated"
     if cluster is None or (cluster.min_instances, cluster.max_instances) != (c.min_instances, c.max_instances):
         verb = "create" if cluster is None else "scale"
@@ -209,7 +210,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             tier = "dedicated"
             make(tier)
     detail = f"{c.name}: {c.sku}, {c.min_instances}..{c.max_instances} instances, {tier}{gpu_text}"
-    return {"gpus": gpus, "detail": detail}
+    return ComputeRecord(gpus=gpus, detail=detail)
 
 
 def delete(t: AzureMLTarget, entry: dict) -> None:

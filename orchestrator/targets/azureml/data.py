@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from orchestrator import dataprep
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import DataRecord
 from orchestrator.stages.base import short
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint, tags
@@ -40,7 +41,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return t.observed(True, fps.pop() if len(fps) == 1 else "", cached)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> DataRecord:
     from azure.ai.ml.entities import Data
 
     out = t.dir / "data" / short(planned.fingerprint)
@@ -67,11 +68,8 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             events.emit("progress", "data", message=f"uploaded {role}.jsonl as {name}:{version}")
         versions[role] = version
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))
-    return {
-        "splits": splits,
-        "versions": versions,
-        "detail": f"{rows}; " + ", ".join(f"{t.spec.name}-{r}:{v}" for r, v in versions.items()),
-    }
+    shown = ", ".join(f"{t.spec.name}-{r}:{v}" for r, v in versions.items())
+    return DataRecord(splits=splits, versions=versions, detail=f"{rows}; {shown}")
 
 
 def _active(t: AzureMLTarget, name: str) -> set[str]:

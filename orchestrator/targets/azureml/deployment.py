@@ -17,6 +17,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import DeploymentRecord
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import endpoint as endpoints
 from orchestrator.targets.azureml import entities, quota, register, waits
@@ -91,16 +92,16 @@ def read(t: AzureMLTarget, name: str):
     return t.find("read the deployment", t.ml.online_deployments.get, name, t.spec.deployment.endpoint)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> DeploymentRecord:
     d = t.spec.deployment
     name = deployment_name(t.spec)
     what = f"deployment {d.endpoint}/{name}"
-    reg = {"name": t.spec.register_name, "version": register.version(t)}
-    done = {
-        "model": f"{reg['name']}:{reg['version']}",
-        "deployment": name,
-        "detail": f"{d.endpoint}/{name}: {reg['name']}:{reg['version']} on {d.instance_count} x {d.sku}",
-    }
+    model = f"{t.spec.register_name}:{register.version(t)}"
+    done = DeploymentRecord(
+        deployment=name,
+        detail=f"{d.endpoint}/{name}: {model} on {d.instance_count} x {d.sku}",
+        extra={"model": model},
+    )
     # An operation in progress (a killed apply's create) is waited out, never PUT over: then what
     # it made decides. The same deployment, made: nothing to do.
     current = waits.settled(what, lambda: read(t, name), events, "deployment")
@@ -110,7 +111,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     # Checked in the pre-flight; again now, since the fine-tune took hours and the quota is shared.
     t.seen.deployments = None  # as they are now
     preflight.refuse([quota.check(t, [quota_need(t, endpoints.read(t), name)])])
-    deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{reg['name']}:{reg['version']}")
+    deployment = entities.deployment(t.spec, t.prints, name=name, model_ref=f"azureml:{model}")
     try:
         waits.operation(
             t,

@@ -11,6 +11,7 @@ from orchestrator.kinds import KeepReason
 from orchestrator.naming import deployment_name
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
+from orchestrator.records import EndpointRecord
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import entities, waits
 from orchestrator.targets.azureml.calls import AzureError
@@ -46,7 +47,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return t.observed(True, tagged_fingerprint(endpoint), cached)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> EndpointRecord:
     # Two steps: Azure accepts or refuses the name on the PUT itself (names are unique per region,
     # and no operation tells beforehand); the fine-tune submits its job only once it was accepted,
     # so whatever happens before that answer is handed to the fine-tune too.
@@ -65,7 +66,9 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
             and tagged_fingerprint(current) == planned.fingerprint
         ):
             events.emit("progress", "endpoint", message=f"{what} was made by an earlier apply: kept as it is")
-            return {"scoring_uri": current.scoring_uri, "detail": f"{current.name} (key auth) {current.scoring_uri}"}
+            return EndpointRecord(
+                scoring_uri=current.scoring_uri, detail=f"{current.name} (key auth) {current.scoring_uri}"
+            )
         name, poller = waits.patiently(what, lambda: _put(t), lambda: read(t), events, "endpoint")
     except BaseException as exc:
         if not accepted.done():
@@ -73,7 +76,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         raise
     _accept(accepted)
     result = t.azure(f"create endpoint {name}", poller.result, attempts=1)  # the PUT was retried, not its wait
-    return {"scoring_uri": result.scoring_uri, "detail": f"{name} (key auth) {result.scoring_uri}"}
+    return EndpointRecord(scoring_uri=result.scoring_uri, detail=f"{name} (key auth) {result.scoring_uri}")
 
 
 def _accept(accepted) -> None:

@@ -7,6 +7,7 @@ package; `orchestrate render` dumps these same objects as CLI v2 YAML.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import yaml
 
@@ -71,7 +72,7 @@ def pipeline_job(
     return load_job(io.StringIO(yaml.safe_dump(job, sort_keys=False)))
 
 
-def model(spec: RunSpec, prints: dict[str, str], *, job: str, version: str | None, achieved: dict | None = None):
+def model(spec: RunSpec, prints: dict[str, str], *, job: str, version: str | None, achieved: Mapping | None = None):
     """The registered model; `achieved`: the fine-tune's final metrics, kept as a tag with it."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model

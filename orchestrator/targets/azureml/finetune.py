@@ -14,6 +14,7 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.kinds import KeepReason
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import ComputeRecord, DataRecord, FinetuneRecord, ModelRecord
 from orchestrator.stages.finetune import FinetuneStage
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import entities
@@ -66,7 +67,7 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return Observed(False)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> FinetuneRecord:
     from orchestrator.targets.azureml import pipeline
 
     name = t.seen.attach
@@ -74,15 +75,15 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         t.seen.submitted = name
         events.emit("progress", "finetune", message=f"re-attaching to job {name}")
     else:
-        versions = t.current("data", "versions") or t.seen.data_versions
+        versions = t.current(DataRecord).versions or t.seen.data_versions
         assert versions is not None, "the data stage ran, or observe found its versions"
-        gpus = pipeline.gpus_per_node(t.spec, t.current("compute", "gpus"))
+        gpus = pipeline.gpus_per_node(t.spec, t.current(ComputeRecord).gpus)
         name = t.seen.next_job_name or FinetuneStage.job_name(t.spec, planned.fingerprint)
         data_paths = {role: f"azureml:{t.spec.name}-{role}:{v}" for role, v in versions.items()}
         job = entities.pipeline_job(
             t.spec,
             t.prints,
-            model_id=t.current("model", "id") or base_model(t).id,
+            model_id=t.current(ModelRecord).id or base_model(t).id,
             gpus=gpus,
             name=name,
             data_paths=data_paths,
@@ -99,7 +100,7 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
     job = _wait_for_job(t, name, events)
     studio = _studio_url(job)
     record = {"job": name, "studio_url": studio, "detail": f"job {name} Completed" + (f" ({studio})" if studio else "")}
-    return {**record, **_metrics(t, name, events)}
+    return FinetuneRecord.from_dict({**record, **_metrics(t, name, events)})
 
 
 def _metrics(t: AzureMLTarget, name: str, events: Events) -> dict:

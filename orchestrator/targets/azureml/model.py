@@ -14,6 +14,7 @@ from orchestrator.lockfile import Pin
 from orchestrator.model_defaults import TAG, parse_tag
 from orchestrator.plan import Observed, PlannedStage
 from orchestrator.preflight import Check
+from orchestrator.records import ModelRecord
 from orchestrator.spec.skus import series_of
 from orchestrator.target import Ready, StageHandler, not_ready
 from orchestrator.targets.azureml import catalog, pipeline
@@ -142,9 +143,9 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return Observed(False, note=f"not resolved yet; {pinned}", pinned=model.id, settings=published)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> dict:
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready = not_ready) -> ModelRecord:
     model = base_model(t)
-    return {"id": model.id, "version": str(model.version), "detail": f"{t.spec.model.name} version {model.version}"}
+    return ModelRecord(id=model.id, version=str(model.version), detail=f"{t.spec.model.name} version {model.version}")
 
 
 # --- pre-flight ---------------------------------------------------------------------------------------

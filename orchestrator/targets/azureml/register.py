@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.events import Events
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import FinetuneRecord, RegisterRecord
 from orchestrator.target import Ready, StageHandler
 from orchestrator.targets.azureml import entities
 from orchestrator.targets.azureml.entities import is_ours, tagged_fingerprint
@@ -50,7 +51,7 @@ def find(t: AzureMLTarget, fingerprint: str, read: dict[bool, list] | None = Non
 
 def version(t: AzureMLTarget) -> str:
     """The version the deployment serves: what this apply registered, else what observe found."""
-    return t.current("register", "version") or t.seen.registered or find_or_fail(t)
+    return t.current(RegisterRecord).version or t.seen.registered or find_or_fail(t)
 
 
 def find_or_fail(t: AzureMLTarget) -> str:
@@ -71,8 +72,8 @@ def observe(t: AzureMLTarget, fingerprint: str, cached: dict) -> Observed:
     return Observed(False)
 
 
-def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-    job = t.current("finetune", "job") or t.seen.job.name
+def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready) -> RegisterRecord:
+    job = t.current(FinetuneRecord).job or t.seen.job.name
     name = t.spec.register_name
     read: dict[bool, list] = {}
     found = find(t, planned.fingerprint, read)
@@ -84,10 +85,10 @@ def apply(t: AzureMLTarget, planned: PlannedStage, events: Events, ready: Ready)
         t.azure(
             f"register {name}:{found[0]}",
             t.ml.models.create_or_update,
-            entities.model(t.spec, t.prints, job=job, version=found[0], achieved=t.current("finetune", "metrics")),
+            entities.model(t.spec, t.prints, job=job, version=found[0], achieved=t.current(FinetuneRecord).metrics),
         )
     t.seen.registered = found[0]
-    return {"name": name, "version": found[0], "job": job, "detail": f"{name} version {found[0]} from job {job}"}
+    return RegisterRecord(name=name, version=found[0], job=job, detail=f"{name} version {found[0]} from job {job}")
 
 
 def _next_version(versions: list) -> str:

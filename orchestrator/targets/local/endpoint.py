@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from orchestrator import smoke
 from orchestrator.errors import OrchestrateError
 from orchestrator.naming import Served
+from orchestrator.records import EndpointRecord
 from orchestrator.state import atomic_write
 
 if TYPE_CHECKING:
@@ -33,16 +34,16 @@ if TYPE_CHECKING:
 
 # --- the router ------------------------------------------------------------------------------------
 def router_port(t: LocalTarget) -> int | None:
-    entry = t.state.stages().get("endpoint", {})
-    return entry.get("port") if alive(entry.get("pid")) else None
+    entry = t.record(EndpointRecord)
+    return entry.port if alive(entry.pid) else None
 
 
 def start_router(t: LocalTarget) -> dict:
     """The router on a free port, or the one already running (its port is the scoring URI: it stays)."""
-    entry = t.state.stages().get("endpoint", {})
-    if alive(entry.get("pid")):
-        return {k: entry[k] for k in ("pid", "port")}
-    port = entry.get("port") or free_port()
+    entry = t.record(EndpointRecord)
+    if alive(entry.pid):
+        return {"pid": entry.pid, "port": entry.port}
+    port = entry.port or free_port()
     if not port_free(port):
         port = free_port()
     config = {

@@ -16,6 +16,15 @@ from orchestrator.errors import OrchestrateError
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import (
+    ComputeRecord,
+    DataRecord,
+    DeploymentRecord,
+    EndpointRecord,
+    FinetuneRecord,
+    ModelRecord,
+    RegisterRecord,
+)
 from orchestrator.state import atomic_write
 from orchestrator.target import BaseTarget, Ready, StageHandler, not_ready, observe_recorded
 from orchestrator.targets.local import endpoint
@@ -94,42 +103,41 @@ class LocalTarget(BaseTarget):
         return endpoint.counts(self, name)
 
 
-def _run_data(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_data(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> DataRecord:
     out = t.dir / "data" / planned.fingerprint[:12]
     splits = dataprep.prepare(t.spec, out)
     rows = ", ".join(f"{role} {info['rows']} rows" for role, info in sorted(splits.items()))
-    return {"splits": splits, "detail": rows}
+    return DataRecord(splits=splits, detail=rows)
 
 
-def _run_model(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_model(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> ModelRecord:
     from orchestrator.targets.local.model_source import resolve
 
     spec_dir = Path(t.spec.source_path).parent if t.spec.source_path else Path(".")
     folder = resolve(t.spec.model.name, spec_dir)
-    return {"path": str(folder), "detail": str(folder)}
+    return ModelRecord(path=str(folder), detail=str(folder))
 
 
-def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_compute(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> ComputeRecord:
     cores = os.cpu_count() or 1
-    return {
-        "detail": f"{cores} CPU cores; training runs in fp32 (precision {t.spec.finetune.precision} applies on GPUs)"
-    }
+    precision = t.spec.finetune.precision
+    return ComputeRecord(detail=f"{cores} CPU cores; training runs in fp32 (precision {precision} applies on GPUs)")
 
 
-def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> FinetuneRecord:
     from orchestrator.targets.local.train import finetune
 
     # Before ready(): without the local extra, the endpoint must not be started alongside a
     # fine-tune that cannot run (its router would be left running).
     extras.require("torch", "transformers", "peft", what="stage finetune", target="local")
-    stages = t.state.stages()
+    data, model = t.record(DataRecord), t.record(ModelRecord)
     out = t.dir / "finetune" / planned.fingerprint[:12]
     out.mkdir(parents=True, exist_ok=True)
     ready()  # the endpoint needs nothing from the fine-tune: it may be made meanwhile
-    splits = stages["data"]["splits"]
+    splits = data.splits or {}
     result = finetune(
         t.spec,
-        Path(stages["model"]["path"]),
+        Path(str(model.path)),
         Path(splits["train"]["path"]),
         out,
         progress=lambda p: events.emit("progress", "finetune", **p),
@@ -142,56 +150,50 @@ def _run_finetune(t: LocalTarget, planned: PlannedStage, events: Events, ready: 
         f"{metrics.line(result['metrics'], keys=('train_loss', 'eval_loss'))}, "
         f"{result['tokens_per_s']:.0f} tokens/s, curve {result['loss_curve']}"
     )
-    return result
+    return FinetuneRecord.from_dict(result)
 
 
-def _run_register(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_register(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> RegisterRecord:
     from orchestrator.targets.local import registry
 
-    model_dir = Path(t.state.stages()["finetune"]["model_dir"])
+    tuned = t.record(FinetuneRecord)
     version = registry.register(
         t.root,
         name=t.spec.register_name,
         fingerprint=planned.fingerprint,
-        model_dir=model_dir,
+        model_dir=Path(str(tuned.model_dir)),
         run=t.spec.name,
-        achieved=t.state.stages()["finetune"].get("metrics"),
+        achieved=tuned.metrics,
     )
-    return {"name": t.spec.register_name, "version": version, "detail": f"{t.spec.register_name} version {version}"}
+    name = t.spec.register_name
+    return RegisterRecord(name=name, version=version, detail=f"{name} version {version}")
 
 
-def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_endpoint(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> EndpointRecord:
     key_file = t.dir / "endpoint.key"
     if not key_file.exists():
         atomic_write(key_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
     os.chmod(key_file, 0o600)
     router = endpoint.start_router(t)
     uri = f"http://127.0.0.1:{router['port']}/score"
-    return {
-        **router,
-        "scoring_uri": uri,
-        "key_file": str(key_file),
-        "detail": f"{uri} (key auth; key stored with mode 0600)",
-    }
+    detail = f"{uri} (key auth; key stored with mode 0600)"
+    return EndpointRecord.from_dict({**router, "scoring_uri": uri, "key_file": str(key_file), "detail": detail})
 
 
-def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
+def _run_deployment(t: LocalTarget, planned: PlannedStage, events: Events, ready: Ready) -> DeploymentRecord:
     from orchestrator.targets.local import registry
 
-    reg = t.state.stages()["register"]
-    model_dir, tokenizer_dir = registry.model_path(t.root, reg["name"], reg["version"])
+    reg = t.record(RegisterRecord)
+    model_dir, tokenizer_dir = registry.model_path(t.root, str(reg.name), str(reg.version))
     name = deployment_name(t.spec)
-    model = f"{reg['name']}/{reg['version']}"
+    model = f"{reg.name}/{reg.version}"
     try:
         started = endpoint.start_deployment(t, name, model_dir, tokenizer_dir, model)
     except OrchestrateError as exc:
         done = rollout.rollback(t, name, None, delete=t.spec.deployment.rollout.blue_green)
         raise OrchestrateError(f"deployment {name} failed: {exc}; {done}") from None
-    return {
-        **started,
-        "deployment": name,
-        "detail": f"{name}: {model} (Azure ML inference server, pid {started['pid']}, 127.0.0.1:{started['port']})",
-    }
+    detail = f"{name}: {model} (Azure ML inference server, pid {started['pid']}, 127.0.0.1:{started['port']})"
+    return DeploymentRecord.from_dict({**started, "deployment": name, "detail": detail})
 
 
 def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
@@ -203,7 +205,7 @@ def _destroy_deployment(t: LocalTarget, entry: dict) -> None:
 
 def _destroy_endpoint(t: LocalTarget, entry: dict) -> None:
     endpoint.stop_all(t)
-    endpoint.stop(t.state.stages().get("endpoint", {}).get("pid"), grace_s=5)
+    endpoint.stop(t.record(EndpointRecord).pid, grace_s=5)
     for name in ("endpoint.key", "backend.key", "routes.json", "router.json"):
         (t.dir / name).unlink(missing_ok=True)
     # The logs go with what wrote them (prompts and answers are in them): nothing of it stays.
