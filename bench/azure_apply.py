@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.validate_speed import write_section  # noqa: E402
-from tests.azure.conftest import SUBSCRIPTION, write_azure_spec  # noqa: E402
-from tests.azure.emulator import AzureEmulator  # noqa: E402
+from tests.targets.azureml.conftest import SUBSCRIPTION, write_azure_spec  # noqa: E402
+from tests.targets.azureml.emulator import AzureEmulator  # noqa: E402
 
 
 def world(timed: bool):

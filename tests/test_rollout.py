@@ -1,7 +1,7 @@
 """The rollout's arithmetic and its rollback, on an in-memory endpoint router (the network boundary).
 
-The targets' real routers are tested end to end: the emulator (tests/azure/test_rollout.py) and
-the local endpoint (tests/local/test_local_rollout.py).
+The targets' real routers are tested end to end: the emulator (tests/targets/azureml/test_rollout.py) and
+the local endpoint (tests/targets/local/test_local_rollout.py).
 """
 
 from __future__ import annotations

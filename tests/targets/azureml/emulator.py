@@ -29,8 +29,8 @@ from email.utils import formatdate
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tests.azure.proxy import ProxyServer, Request, Response
-from tests.azure.tls import make_ca
+from tests.targets.azureml.proxy import ProxyServer, Request, Response
+from tests.targets.azureml.tls import make_ca
 
 LOCATION = "eastus"
 STORAGE_ACCOUNT = "wsstorage01"
@@ -215,7 +215,7 @@ class AzureEmulator:
         into os.environ, so it is unset here and must be restored by the caller."""
         import os
 
-        from tests.azure import fake_az
+        from tests.targets.azureml import fake_az
 
         bin_dir = fake_az.install(folder / "bin", subscription)
         values = {

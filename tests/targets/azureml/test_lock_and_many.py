@@ -7,8 +7,8 @@ import json
 
 import yaml
 
-from tests.azure.conftest import write_azure_spec
-from tests.azure.test_apply_azure import _mutated
+from tests.targets.azureml.conftest import write_azure_spec
+from tests.targets.azureml.test_apply_azure import _mutated
 
 
 def _lock(spec) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.azure.test_apply_azure import _mutated
+from tests.targets.azureml.test_apply_azure import _mutated
 
 BILLABLE = ("PUT jobs", "PUT computes", "PUT onlineEndpoints", "PATCH", "DELETE")
 

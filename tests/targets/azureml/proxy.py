@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import _SocketWriter  # type: ignore[attr-defined]
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.azure.tls import is_azure_host
+from tests.targets.azureml.tls import is_azure_host
 
 
 @dataclass

@@ -16,9 +16,9 @@ import pytest
 
 from orchestrator import smoke
 from orchestrator.errors import OrchestrateError
-from tests.azure.conftest import spawn
-from tests.azure.test_apply_azure import _mutated
-from tests.azure.test_resume_and_lock import killed_apply
+from tests.targets.azureml.conftest import spawn
+from tests.targets.azureml.test_apply_azure import _mutated
+from tests.targets.azureml.test_resume_and_lock import killed_apply
 
 ENDPOINT = "https://ultrachat-completion.eastus.inference.ml.azure.com/score"
 

@@ -8,7 +8,7 @@ import json
 import re
 from datetime import date, timedelta
 
-from tests.azure.test_apply_azure import _deployment_sku, _mutated, _team_cluster
+from tests.targets.azureml.test_apply_azure import _deployment_sku, _mutated, _team_cluster
 
 # Anything that bills or changes the workspace: jobs, clusters, endpoints, deployments.
 BILLABLE = re.compile(r"^(PUT|POST|PATCH|DELETE) (jobs|computes|onlineEndpoints)")

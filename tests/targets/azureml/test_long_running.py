@@ -7,9 +7,9 @@ import os
 import signal
 import time
 
-from tests.azure.conftest import spawn
-from tests.azure.test_apply_azure import _mutated
-from tests.azure.test_resume_and_lock import EXPECTED, killed_apply
+from tests.targets.azureml.conftest import spawn
+from tests.targets.azureml.test_apply_azure import _mutated
+from tests.targets.azureml.test_resume_and_lock import EXPECTED, killed_apply
 
 DEPLOYMENT_PUT = r"/deployments/demo-[0-9a-f]+$"
 LOCK_BLOB = "/orchestrate/locks/"
@@ -49,7 +49,7 @@ def test_a_killed_apply_s_deployment_create_is_waited_for_never_deleted(emulator
 
 
 def _kinds_now(emulator) -> dict[str, int]:
-    from tests.azure.test_apply_azure import _kinds
+    from tests.targets.azureml.test_apply_azure import _kinds
 
     return _kinds(emulator)
 
@@ -129,7 +129,7 @@ def test_an_expiring_sas_is_renewed_and_the_lock_holds_through_a_long_finetune(
 
 
 def test_a_lost_lease_stops_the_apply_before_its_next_stage(emulator, azure_spec, monkeypatch):
-    from tests.azure.emulator import STORAGE_ACCOUNT
+    from tests.targets.azureml.emulator import STORAGE_ACCOUNT
 
     emulator.config.seconds["job"] = 4.0
     monkeypatch.setenv("ORCHESTRATE_LOCK_RENEW_SECONDS", "0.3")

@@ -11,8 +11,8 @@ import sys
 
 import yaml
 
-from tests.azure.conftest import SUBSCRIPTION, write_azure_spec
 from tests.conftest import ROOT
+from tests.targets.azureml.conftest import SUBSCRIPTION, write_azure_spec
 from tests.test_examples import _git
 
 WORKFLOWS = ROOT / ".github" / "workflows"

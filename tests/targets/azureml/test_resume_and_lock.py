@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from tests.azure.conftest import spawn
-from tests.azure.test_apply_azure import _kinds, _mutated
+from tests.targets.azureml.conftest import spawn
+from tests.targets.azureml.test_apply_azure import _kinds, _mutated
 
 EXPECTED = {"jobs": 1, "versions": 3, "onlineendpoints": 1, "deployments": 1, "computes": 1}
 
@@ -92,7 +92,7 @@ def test_the_endpoint_is_created_while_the_finetune_runs(emulator, azure_spec, o
 
 
 def _hold_lock(emulator, holder: str, host: str, pid: int) -> None:
-    from tests.azure.emulator import STORAGE_ACCOUNT
+    from tests.targets.azureml.emulator import STORAGE_ACCOUNT
 
     emulator.blobs[(STORAGE_ACCOUNT, "azureml-blobstore-test", "orchestrate/locks/phi4-ultrachat")] = {
         "data": b"",
@@ -154,7 +154,7 @@ def test_ctrl_c_during_the_job_says_it_keeps_running_and_apply_reattaches(emulat
 
 
 def test_a_saved_plan_is_refused_when_latest_moved_to_another_version(emulator, azure_spec, orchestrate, tmp_path):
-    from tests.azure.emulator import REGISTRY_RG, REGISTRY_SUB
+    from tests.targets.azureml.emulator import REGISTRY_RG, REGISTRY_SUB
 
     saved = tmp_path / "plan.json"
     assert orchestrate("plan", azure_spec, "--out", saved).exit_code == 0

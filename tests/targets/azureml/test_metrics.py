@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.azure.emulator import _trainer_metrics
+from tests.targets.azureml.emulator import _trainer_metrics
 
 
 def _events(output: str) -> list[dict]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.azure.emulator import AzureEmulator
 from tests.conftest import SPECS, STAGE_ORDER
+from tests.targets.azureml.emulator import AzureEmulator
 
 
 def _kinds(em: AzureEmulator) -> dict[str, int]:
@@ -530,7 +530,7 @@ def test_a_shared_cluster_of_another_size_is_refused_before_anything_billable(em
 
 def test_a_failed_sign_in_shows_orchestrates_lines_only(emulator, azure_spec, tmp_path, monkeypatch):
     """Not `default`: its managed-identity probe would call the instance metadata address."""
-    from tests.azure.conftest import spawn
+    from tests.targets.azureml.conftest import spawn
 
     broken = tmp_path / "broken-bin"
     broken.mkdir()

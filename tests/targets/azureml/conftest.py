@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.azure.emulator import AzureEmulator
 from tests.conftest import ROOT, SPECS
+from tests.targets.azureml.emulator import AzureEmulator
 
 pytest.importorskip("azure.ai.ml")
 
