@@ -54,15 +54,11 @@ def _planned(path: str, opts: Options) -> Run:
     from orchestrator import lockfile
     from orchestrator.plan import make_plan
     from orchestrator.registry import target as get_target
-    from orchestrator.spec.validate import load_runspec
 
     run = Run(path)
-    the_spec = load_runspec(path)
-    run.name = the_spec.name
+    the_spec = runs.loaded(run)
     if opts.offline:
-        run.spec = lockfile.locked(the_spec)
-        run.plan = make_plan(run.spec, None, ())
-        return run
+        return runs.planned_offline(run, the_spec, make_plan)
     try:
         target = get_target(the_spec, opts.credential)
         observed = target.observe()

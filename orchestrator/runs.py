@@ -56,15 +56,11 @@ def prepare(path: str, make: Callable, opts: Options, *, lock: bool = True) -> R
     try:
         from orchestrator import lockfile
         from orchestrator.registry import target as get_target
-        from orchestrator.spec.validate import load_runspec
         from orchestrator.state import RunLock
 
-        spec = load_runspec(path)
-        run.name = spec.name
+        spec = loaded(run)
         if opts.offline:
-            run.spec = lockfile.locked(spec)
-            run.plan = make(run.spec, None, ())
-            return run
+            return planned_offline(run, spec, make)
         run.target = get_target(spec, opts.credential)
         opts.set_on(run.target)
         if lock:
@@ -80,6 +76,24 @@ def prepare(path: str, make: Callable, opts: Options, *, lock: bool = True) -> R
     except (OrchestrateError, ImportError) as exc:
         _fail_import(run, exc)
         release(run)
+    return run
+
+
+def loaded(run: Run):
+    """The run's spec, loaded (validated) from its path; the run takes its name."""
+    from orchestrator.spec.validate import load_runspec
+
+    spec = load_runspec(run.path)
+    run.name = spec.name
+    return spec
+
+
+def planned_offline(run: Run, spec, make: Callable) -> Run:
+    """The run planned from its spec and lock file alone: no target is read, nothing is locked."""
+    from orchestrator import lockfile
+
+    run.spec = lockfile.locked(spec)
+    run.plan = make(run.spec, None, ())
     return run
 
 
