@@ -19,6 +19,7 @@ from orchestrator.kinds import Action, DiffStatus, PlanMode
 
 if TYPE_CHECKING:
     from orchestrator.plan import Plan
+    from orchestrator.runs import Run
     from orchestrator.spec.model import RunSpec
     from orchestrator.status import StatusRow
 
@@ -283,3 +284,22 @@ def status_document(
     data["checks"] = [c.to_dict() for c in checks]
     data["metrics"] = dict(achieved or {})
     return data
+
+
+def summary_text(runs: Sequence[Run], title: str) -> str:
+    """One line per run: its counts (or its error), then the totals. For plan and apply of many."""
+    rows = [("run", "spec", "result")]
+    for run in runs:
+        if run.error:
+            result = f"FAILED: {run.error.splitlines()[0]}"
+        elif run.plan is None:
+            result = "not planned"
+        else:
+            result = run.plan.summary()
+        rows.append((run.name or "?", run.path, result))
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{title} of {len(runs)} specs:"]
+    lines += ["  " + "  ".join([r[0].ljust(width[0]), r[1].ljust(width[1]), r[2]]) for r in rows]
+    failed = sum(1 for r in runs if r.error)
+    lines.append(f"{len(runs) - failed} ok, {failed} failed.")
+    return "\n".join(lines)

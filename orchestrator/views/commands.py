@@ -33,6 +33,7 @@ from orchestrator.views import (
     plan_text,
     status_document,
     status_text,
+    summary_text,
 )
 
 if TYPE_CHECKING:
@@ -104,7 +105,6 @@ class PlanHuman(_View):
 
     def plans(self, runs: Sequence[Run], estimates: dict) -> None:
         from orchestrator.estimate import estimate_text
-        from orchestrator.runs import summary_text
 
         for r in runs:
             if r.plan is not None:
@@ -173,8 +173,6 @@ class ApplyHuman(_View):
         self.say(f"{self.verb} complete: {run.plan.summary()}")
 
     def summary(self, runs: Sequence[Run]) -> None:
-        from orchestrator.runs import summary_text
-
         self.say(summary_text(runs, self.verb))
 
 
