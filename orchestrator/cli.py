@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from orchestrator import __version__, cli_run, registry
-from orchestrator.cli_options import CREDENTIAL, LOCKED, OUTPUT, PARALLEL_READS, PRICES, THROUGHPUT
+from orchestrator.cli_options import CREDENTIAL, LOCKED, OUTPUT, PARALLEL_READS, PRICES, THROUGHPUT, format_option
 from orchestrator.errors import OrchestrateError, SpecError
 from orchestrator.init import templates
 
@@ -82,14 +82,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @OUTPUT
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "github"]),
-    default="text",
-    show_default=True,
-    help="github: print ::error annotations that GitHub Actions shows on the pull request.",
-)
+@format_option("github", "print ::error annotations that GitHub Actions shows on the pull request.")
 @click.option(
     "--no-env",
     is_flag=True,
@@ -173,14 +166,7 @@ def plan(specs: tuple[str, ...], output: str, out_file: str | None, **given) -> 
 @cli.command()
 @click.argument("args", nargs=-1, required=True, metavar="OLD NEW | REV[..REV] [PATH...]")
 @OUTPUT
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown"]),
-    default="text",
-    show_default=True,
-    help="markdown: a pull-request comment.",
-)
+@format_option("markdown", "a pull-request comment.")
 def diff(args: tuple[str, ...], output: str, fmt: str) -> None:
     """Show what a spec change means: changed fields (defaults filled, so formatting-only edits
     show nothing) and the stages each change reruns.

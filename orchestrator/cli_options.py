@@ -35,6 +35,20 @@ OUTPUT = click.option(
     show_default=True,
     help="text for people, json for programs (on stdout).",
 )
+
+
+def format_option(other: str, what: str):
+    """`--format text|<other>`: how the text output is laid out (validate: github, diff: markdown)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", other]),
+        default="text",
+        show_default=True,
+        help=f"{other}: {what}",
+    )
+
+
 LOCKED = click.option(
     "--locked",
     is_flag=True,
