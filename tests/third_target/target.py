@@ -13,6 +13,7 @@ from orchestrator import dataprep
 from orchestrator.events import Events
 from orchestrator.naming import Served, deployment_name
 from orchestrator.plan import Observed, PlannedStage
+from orchestrator.records import RegisterRecord
 from orchestrator.state import atomic_write
 from orchestrator.target import BaseTarget, Ready, StageHandler
 
@@ -86,8 +87,8 @@ def _made(stage: str, **extra) -> StageHandler[ThirdTarget]:
         return Observed(False) if made is None else t.observed(True, made["fingerprint"], cached)
 
     def apply(t: ThirdTarget, planned: PlannedStage, events: Events, ready: Ready) -> dict:
-        record = {"detail": f"{stage} made", **_work(t, stage, planned)}
         store = t.read()
+        record = {"detail": f"{stage} made", **_work(t, store, stage, planned)}
         store["made"][stage] = {"fingerprint": planned.fingerprint}
         t.write(store)
         return record
@@ -104,9 +105,9 @@ def _made(stage: str, **extra) -> StageHandler[ThirdTarget]:
     return StageHandler(observe, apply, destroy, **extra)
 
 
-def _work(t: ThirdTarget, stage: str, planned: PlannedStage) -> dict:
-    """What a stage makes beyond its entry: the splits, a model version, the router's entries."""
-    store = t.read()
+def _work(t: ThirdTarget, store: dict, stage: str, planned: PlannedStage) -> dict:
+    """What a stage makes beyond its entry (the splits, a model version, the router's entries),
+    written into `store`; returns what its record adds."""
     if stage == "data":
         return {"splits": dataprep.prepare(t.spec, t.dir / "data" / planned.fingerprint[:12])}
     if stage == "register":
@@ -114,13 +115,11 @@ def _work(t: ThirdTarget, stage: str, planned: PlannedStage) -> dict:
     if stage == "endpoint":
         store["endpoint"] = True
     if stage == "deployment":
-        reg = t.state.stages()["register"]
+        reg = t.record(RegisterRecord)
         name = deployment_name(t.spec)
-        entry = {"ours": True, "traffic": 0, "mirror": 0, "model": f"{reg['name']}:{reg['version']}", "requests": 0}
+        entry = {"ours": True, "traffic": 0, "mirror": 0, "model": reg.ref, "requests": 0}
         store["deployments"][name] = entry
-        t.write(store)
         return {"deployment": name}
-    t.write(store)
     return {}
 
 
