@@ -28,21 +28,23 @@ def plan(paths: Sequence[str], opts: Options, view, out_file: str | None = None)
     else:  # one spec: its errors are raised, whole
         results = [_planned(paths[0], opts)]
     table = load_prices(opts.prices)
-    estimates = {r.path: estimate(r.spec, prices=table, throughput=opts.throughput) for r in results if r.plan}
+    for r in results:
+        if r.plan is not None:
+            r.estimate = estimate(r.spec, prices=table, throughput=opts.throughput)
     if len(paths) > 1:
-        view.plans(results, estimates)
+        view.plans(results)
     else:
-        the_plan = results[0].plan
-        assert the_plan is not None
+        (run,) = results
+        assert run.plan is not None
         if out_file:
             from orchestrator.views import plan_document
 
-            document = plan_document(the_plan, estimates[paths[0]])
+            document = plan_document(run.plan, run.estimate)
             Path(out_file).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        view.plan(the_plan, estimates[paths[0]])
+        view.plan(run)
         from orchestrator.preflight import refuse
 
-        refuse(the_plan.checks)  # shown in full above; the one line says why apply would refuse
+        refuse(run.plan.checks)  # shown in full above; the one line says why apply would refuse
     codes = [r.exit_code for r in results]
     if opts.detailed_exitcode:
         codes += [runs.EXIT_CHANGES for r in results if r.plan is not None and r.plan.has_changes]

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,8 +20,7 @@ from orchestrator.kinds import Action, DiffStatus, PlanMode
 if TYPE_CHECKING:
     from orchestrator.plan import Plan
     from orchestrator.runs import Run
-    from orchestrator.spec.model import RunSpec
-    from orchestrator.status import StatusRow
+    from orchestrator.status import Status
 
 _SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.SKIP: "="}
 _COLORS = {
@@ -227,25 +226,25 @@ def diff_json(diffs: list) -> str:
     return json.dumps({"format_version": 1, "specs": [d.to_dict() for d in diffs]}, indent=2, default=str)
 
 
-def status_text(
-    rows: list[StatusRow], deployments: Sequence[dict] = (), checks: Sequence = (), achieved: Mapping | None = None
-) -> str:
+def status_text(status: Status) -> str:
+    """`status` of one run: each stage, the deployments behind the endpoint, the metrics, the
+    pre-flight's notable checks."""
     lines = []
-    for row in rows:
+    for row in status.stages:
         extra = f"  drift: {row.drift}" if row.drift else (f"  ({row.detail})" if row.detail else "")
         lines.append(f"{row.stage:<11} {row.state:<8} {row.resource}{extra}")
         if row.scoring_uri:
             lines.append(f"{'':<20} scoring URI {row.scoring_uri}")
-    if deployments:
+    if status.deployments:
         lines.append("deployments behind the endpoint:")
-    for d in deployments:
+    for d in status.deployments:
         who = "" if d["ours"] else "  (not made by this run)"
         mirror = f", mirror {d['mirror']}%" if d["mirror"] else ""
         scores = d.get("scores") or {}
         gate = f"  {scores['metric']} {scores['candidate']:.1f}" if scores.get("candidate") is not None else ""
         lines.append(f"  {d['name']:<24} {d['traffic']:>3}%{mirror}  {d['state']:<9} {d['model']}{gate}{who}")
-    lines.extend(metrics_text(achieved or {}))
-    notable = checks_text(checks, only_notable=True)
+    lines.extend(metrics_text(status.achieved))
+    notable = checks_text(status.checks, only_notable=True)
     if notable:
         lines.extend(["pre-flight:", *notable])
     return "\n".join(lines)
@@ -271,19 +270,16 @@ def metrics_text(achieved: Mapping) -> list[str]:
     return lines
 
 
-def status_document(
-    spec: RunSpec,
-    rows: list[StatusRow],
-    deployments: Sequence[dict] = (),
-    checks: Sequence = (),
-    achieved: Mapping | None = None,
-) -> dict:
+def status_document(status: Status) -> dict:
     """`status -o json` of one run (a directory's: {"runs": [these, with "spec"]})."""
-    data: dict[str, Any] = {"run": spec.name, "target": spec.target, "stages": [r.to_dict() for r in rows]}
-    data["deployments"] = list(deployments)
-    data["checks"] = [c.to_dict() for c in checks]
-    data["metrics"] = dict(achieved or {})
-    return data
+    return {
+        "run": status.spec.name,
+        "target": status.spec.target,
+        "stages": [r.to_dict() for r in status.stages],
+        "deployments": list(status.deployments),
+        "checks": [c.to_dict() for c in status.checks],
+        "metrics": dict(status.achieved),
+    }
 
 
 def summary_text(runs: Sequence[Run], title: str) -> str:

@@ -37,14 +37,11 @@ from orchestrator.views import (
 )
 
 if TYPE_CHECKING:
-    from orchestrator.plan import Plan
     from orchestrator.runs import Run
     from orchestrator.status import Status
 
 
 class _View:
-    json = False  # the NDJSON events of apply follow the view
-
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -97,35 +94,35 @@ def validate_view(output: str, fmt: str) -> ValidateHuman | ValidateGitHub | Val
 
 
 class PlanHuman(_View):
-    def plan(self, plan: Plan, estimate) -> None:
-        from orchestrator.estimate import estimate_text
+    def plan(self, run: Run) -> None:
+        self.show(self._text(run))
 
-        self.show(plan_text(plan, color=color_enabled(self.out)))
-        self.show(estimate_text(estimate))
-
-    def plans(self, runs: Sequence[Run], estimates: dict) -> None:
-        from orchestrator.estimate import estimate_text
-
+    def plans(self, runs: Sequence[Run]) -> None:
         for r in runs:
             if r.plan is not None:
-                self.show(f"{plan_text(r.plan, color=color_enabled(self.out))}\n{estimate_text(estimates[r.path])}\n")
+                self.show(f"{self._text(r)}\n")
             else:
-                self.say(f"error: {r.path}: {r.error}\n")
+                self.failed(r.path, f"{r.error}\n")
         self.show(summary_text(runs, "Plans"))
+
+    def _text(self, run: Run) -> str:
+        from orchestrator.estimate import estimate_text
+
+        assert run.plan is not None
+        return f"{plan_text(run.plan, color=color_enabled(self.out))}\n{estimate_text(run.estimate)}"
 
 
 class PlanJSON(_View):
-    json = True
+    def plan(self, run: Run) -> None:
+        assert run.plan is not None
+        self.show(json.dumps(plan_document(run.plan, run.estimate), indent=2))
 
-    def plan(self, plan: Plan, estimate) -> None:
-        self.show(json.dumps(plan_document(plan, estimate), indent=2))
-
-    def plans(self, runs: Sequence[Run], estimates: dict) -> None:
+    def plans(self, runs: Sequence[Run]) -> None:
         items = [
             {
                 "spec": r.path,
                 "run": r.name,
-                "plan": plan_document(r.plan, estimates[r.path]) if r.plan else None,
+                "plan": plan_document(r.plan, r.estimate) if r.plan else None,
                 "error": r.error,
             }
             for r in runs
@@ -142,6 +139,8 @@ def plan_view(output: str) -> PlanHuman | PlanJSON:
 
 class ApplyHuman(_View):
     """apply and destroy: the plan, the question, the progress of the stages, the outcome."""
+
+    events_mode = "text"  # Events: lines on stderr (the JSON view: NDJSON on stdout)
 
     def __init__(self, verb: str, out: TextIO | None = None, err: TextIO | None = None):
         super().__init__(out, err)
@@ -161,27 +160,29 @@ class ApplyHuman(_View):
             raise OrchestrateError("cancelled; nothing was changed")
 
     def events(self, run: Run) -> Events:
-        return Events("json" if self.json else "text", self.err, run=run.name, many=run.many, out=self.out)
+        return Events(self.events_mode, self.err, run=run.name, many=run.many, out=self.out)
 
     def done(self, run: Run, records: dict[str, Any]) -> None:
         """The outcome of one spec's apply: the smoke test's answer, then the counts."""
         assert run.plan is not None
         smoke = SmokeRecord.from_dict(records.get("smoke_test"))
         if run.plan.mode == PlanMode.APPLY and smoke.status is not None:
-            self.show(f"smoke test: HTTP {smoke.status} in {smoke.latency_ms or 0:.0f} ms")
-            self.show(f"answer: {smoke.answer}")
+            self.answered(smoke)
         self.say(f"{self.verb} complete: {run.plan.summary()}")
+
+    def answered(self, smoke: SmokeRecord) -> None:
+        self.show(f"smoke test: HTTP {smoke.status} in {smoke.latency_ms or 0:.0f} ms")
+        self.show(f"answer: {smoke.answer}")
 
     def summary(self, runs: Sequence[Run]) -> None:
         self.say(summary_text(runs, self.verb))
 
 
 class ApplyJSON(ApplyHuman):
-    json = True
+    events_mode = "json"
 
-    def done(self, run: Run, records: dict[str, Any]) -> None:
-        assert run.plan is not None
-        self.say(f"{self.verb} complete: {run.plan.summary()}")  # the smoke test is in the events
+    def answered(self, smoke: SmokeRecord) -> None:
+        """Nothing more: the smoke test's answer is in the NDJSON events already."""
 
     def plan(self, run: Run) -> None:
         assert run.plan is not None
@@ -224,20 +225,19 @@ def diff_view(output: str, fmt: str) -> DiffHuman | DiffMarkdown | DiffJSON:
 
 class StatusHuman(_View):
     def status(self, status: Status) -> None:
-        self.show(status_text(status.stages, status.deployments, status.checks, status.achieved))
+        self.show(status_text(status))
 
     def statuses(self, results: Sequence[tuple[str, Status | None, Exception | None]]) -> None:
         for path, status, error in results:
             if status is None:
                 self.failed(path, str(error))
             else:
-                shown = status_text(status.stages, status.deployments, status.checks, status.achieved)
-                self.show(f"{status.spec.name} ({path})\n{shown}\n")
+                self.show(f"{status.spec.name} ({path})\n{status_text(status)}\n")
 
 
 class StatusJSON(_View):
     def status(self, status: Status) -> None:
-        self.show(json.dumps(self._document(status), indent=2))
+        self.show(json.dumps(status_document(status), indent=2))
 
     def statuses(self, results: Sequence[tuple[str, Status | None, Exception | None]]) -> None:
         shown = []  # one document, {"runs": [each run's status, or its error]}
@@ -246,12 +246,8 @@ class StatusJSON(_View):
                 self.failed(path, str(error))
                 shown.append({"spec": path, "error": str(error)})
             else:
-                shown.append({"spec": path, **self._document(status)})
+                shown.append({"spec": path, **status_document(status)})
         self.show(json.dumps({"runs": shown}, indent=2))
-
-    @staticmethod
-    def _document(status: Status) -> dict:
-        return status_document(status.spec, status.stages, status.deployments, status.checks, status.achieved)
 
 
 def status_view(output: str) -> StatusHuman | StatusJSON:
