@@ -89,7 +89,6 @@ def _apply_one(path: str, make: Callable, opts: Options, view, question: str, no
     PATH may be a plan saved by `plan --out`: then it is applied without asking, but only if the
     spec and the observed state are what they were when it was saved.
     """
-    from orchestrator import lockfile
     from orchestrator.apply import check_saved_plan, execute, read_saved_plan
     from orchestrator.preflight import refuse
     from orchestrator.registry import target as get_target
@@ -102,11 +101,8 @@ def _apply_one(path: str, make: Callable, opts: Options, view, question: str, no
     opts.set_on(target)
     run = Run(path, name=the_spec.name, target=target)
     with RunLock(target.root, the_spec.name), target.lock(opts.force_unlock):
-        observed = target.observe()
-        if opts.locked:
-            lockfile.check_current(target.spec, target.pins or {})
-        run.spec = target.spec
-        run.plan = make(target.spec, observed, target.notices, target.checks)
+        runs.plan_observed(run, make, opts)
+        assert run.plan is not None
         if saved:
             check_saved_plan(saved, run.plan)
         run.estimate = _estimate(run)

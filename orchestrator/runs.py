@@ -54,7 +54,6 @@ def prepare(path: str, make: Callable, opts: Options, *, lock: bool = True) -> R
     (`opts.offline`) plans from the spec and its lock file alone (no target, no lock)."""
     run = Run(path)
     try:
-        from orchestrator import lockfile
         from orchestrator.registry import target as get_target
         from orchestrator.state import RunLock
 
@@ -66,11 +65,8 @@ def prepare(path: str, make: Callable, opts: Options, *, lock: bool = True) -> R
         if lock:
             run.locks.enter_context(RunLock(run.target.root, spec.name))
             run.locks.enter_context(run.target.lock(opts.force_unlock))
-        observed = run.target.observe()
-        if opts.locked:
-            lockfile.check_current(run.target.spec, run.target.pins or {})
-        run.spec = run.target.spec
-        run.plan = make(run.spec, observed, run.target.notices, run.target.checks)
+        plan_observed(run, make, opts)
+        assert run.plan is not None
         if run.plan.mode == PlanMode.APPLY:
             refuse(run.plan.checks)  # the plan stays, to be shown; the run does not start
     except (OrchestrateError, ImportError) as exc:
@@ -86,6 +82,17 @@ def loaded(run: Run):
     spec = load_runspec(run.path)
     run.name = spec.name
     return spec
+
+
+def plan_observed(run: Run, make: Callable, opts: Options) -> None:
+    """Observe the run's target, check its lock file (--locked), and plan against what was seen."""
+    from orchestrator import lockfile
+
+    observed = run.target.observe()
+    if opts.locked:
+        lockfile.check_current(run.target.spec, run.target.pins or {})
+    run.spec = run.target.spec
+    run.plan = make(run.spec, observed, run.target.notices, run.target.checks)
 
 
 def planned_offline(run: Run, spec, make: Callable) -> Run:
